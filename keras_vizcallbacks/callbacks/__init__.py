@@ -1,0 +1,7 @@
+"""When and what: thin keras.callbacks.Callback subclasses, one per view."""
+
+from keras_vizcallbacks.callbacks.base import Frame, VizCallback, VizWarning
+from keras_vizcallbacks.callbacks.feature_maps import FeatureMaps
+from keras_vizcallbacks.callbacks.filters import FilterGrid
+
+__all__ = ["FeatureMaps", "FilterGrid", "Frame", "VizCallback", "VizWarning"]

@@ -1,0 +1,141 @@
+"""FeatureMaps: the outputs of conv layers for a few fixed samples, per epoch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+
+from keras_vizcallbacks import layers as L
+from keras_vizcallbacks import render
+from keras_vizcallbacks.callbacks import _samples
+from keras_vizcallbacks.callbacks.base import Frame, VizCallback, fmt_choice, fmt_list
+from keras_vizcallbacks.explain.activations import ActivationProbe
+from keras_vizcallbacks.render.views import feature_map_grid
+
+
+class FeatureMaps(VizCallback):
+    """Draw layer outputs for fixed samples, tag ``feature_maps/<layer>``.
+
+    One forward pass per epoch of a probe model (built once, nested models
+    supported) feeds every chosen layer. Each sample is a row: the input image,
+    then up to ``max_channels`` channels (evenly spaced, the same every epoch),
+    each tile min-max normalized on its own.
+
+    Args:
+        log_dir: TensorBoard log directory.
+        samples: the inputs: an array, an ``(x, y)`` tuple, or a
+            ``tf.data.Dataset`` from which the first ``max_samples`` are taken once.
+        layers: layer names or paths with spatial outputs; ``None`` for every conv layer.
+        labels: optional labels (overrides ``y`` from ``samples``), for captions.
+        class_names: names for the captions.
+        max_samples: at most this many samples are drawn.
+        max_channels: channels drawn per layer and sample.
+        cmap: matplotlib colormap of the tiles.
+    """
+
+    view = "feature_maps"
+
+    def __init__(
+        self,
+        log_dir: str,
+        samples: Any,
+        layers: Sequence[str] | None = None,
+        *,
+        labels: Any = None,
+        class_names: Sequence[str] | None = None,
+        max_samples: int = 8,
+        max_channels: int = 32,
+        cmap: str = "viridis",
+        every_n_epochs: int = 1,
+        run_name: str = "viz",
+        on_error: str = "warn",
+        png_dir: str | None = None,
+    ) -> None:
+        super().__init__(log_dir, every_n_epochs=every_n_epochs, run_name=run_name, on_error=on_error, png_dir=png_dir)
+        if isinstance(layers, str):
+            layers = [layers]
+        if max_samples < 1 or max_channels < 1:
+            raise ValueError("max_samples and max_channels must be >= 1.")
+        render.lut(cmap)
+        self.samples = samples
+        self.labels = labels
+        self.layers = None if layers is None else list(layers)
+        self.class_names = None if class_names is None else list(class_names)
+        self.max_samples = max_samples
+        self.max_channels = max_channels
+        self.cmap = cmap
+        self.x: Any = None
+        self.y: np.ndarray | None = None
+        self.probe: ActivationProbe | None = None
+        self._layers: list[tuple[str, keras.layers.Layer]] = []
+
+    def prepare(self, model: keras.Model) -> None:
+        spatial = L.spatial_output_layers(model)
+        if self.layers is None:
+            chosen = L.conv_layers(model)
+            if not chosen:
+                raise ValueError(
+                    f"FeatureMaps: model {model.name!r} has no convolution layer. Pass layers=[...] with "
+                    f"layers that have spatial outputs: {fmt_list([p for p, _ in spatial]) or 'none'}."
+                )
+        else:
+            chosen = []
+            names = [p for p, _ in spatial]
+            for name in self.layers:
+                try:
+                    path, layer = L.find_layer(model, name)
+                except ValueError as e:
+                    raise ValueError(f"FeatureMaps: {e} Layers with spatial outputs: {fmt_list(names, 30)}.") from None
+                if path not in names:
+                    raise ValueError(
+                        f"FeatureMaps: layer {path!r} ({type(layer).__name__}) has no spatial output to draw. "
+                        f"Layers with spatial outputs: {fmt_list(names, 30)}."
+                    )
+                chosen.append((path, layer))
+        self.x, self.y = _samples.materialize(
+            self.samples, model, labels=self.labels, limit=self.max_samples, name="FeatureMaps samples"
+        )
+        names = self.class_names
+        if names is not None and self.y is not None and int(np.max(self.y)) >= len(names):
+            raise ValueError(
+                f"FeatureMaps: label {int(np.max(self.y))} has no name in class_names ({len(names)} names)."
+            )
+        self._layers = chosen
+        self.probe = ActivationProbe(model, [p for p, _ in chosen])
+
+    def _display_inputs(self) -> np.ndarray | None:
+        x = self.x
+        if isinstance(x, (list, dict)):
+            idx = L.image_input_index(self.model)
+            x = list(x.values())[idx] if isinstance(x, dict) else x[idx]
+        x = np.asarray(x)
+        return x if x.ndim == 4 and x.shape[-1] in (1, 3, 4) else None
+
+    def render(self, epoch: int) -> list[Frame]:
+        assert self.probe is not None
+        values = self.probe(self.x)
+        inputs = self._display_inputs()
+        captions = None
+        if self.y is not None:
+            names = self.class_names
+            captions = [f"#{i}  {names[int(t)] if names else f'class {int(t)}'}" for i, t in enumerate(self.y)]
+        frames = []
+        for path, layer in self._layers:
+            maps = values[path]
+            channels_last = getattr(layer, "data_format", "channels_last") != "channels_first"
+            if not channels_last:
+                maps = np.moveaxis(maps, 1, -1)
+            ci = render.spread(maps.shape[-1], self.max_channels)
+            image = feature_map_grid(maps[..., ci], inputs, cmap=self.cmap, captions=captions)
+            shape = "×".join(str(s) for s in maps.shape[1:])
+            desc = (
+                f"**Outputs of {type(layer).__name__} `{path}`** (per sample {shape}) for {len(maps)} fixed "
+                f"samples, one row each: the input, then channels ({fmt_choice(ci, maps.shape[-1])}). Each tile is "
+                f"min-max normalized on its own ({self.cmap}: dark = low, bright = high; a constant tile is "
+                "mid-colour; magenta = NaN/Inf). Step = epoch."
+            )
+            frames.append(Frame(f"{self.view}/{path}", image, desc))
+        return frames

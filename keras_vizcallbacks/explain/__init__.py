@@ -1,0 +1,13 @@
+"""The methods: model + arrays -> float32 numpy arrays. No TensorBoard, no pixels.
+
+Usable on their own in a notebook::
+
+    import keras_vizcallbacks as kv
+    maps = kv.explain.feature_maps(model, x[:4])
+    kernels = kv.explain.filters(model)
+"""
+
+from keras_vizcallbacks.explain.activations import ActivationProbe, feature_maps
+from keras_vizcallbacks.explain.filters import conv_kernels, filters
+
+__all__ = ["ActivationProbe", "conv_kernels", "feature_maps", "filters"]

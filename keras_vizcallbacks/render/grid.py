@@ -1,0 +1,113 @@
+"""Tiling and nearest-neighbour scaling of uint8 images, vectorized."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def grid_shape(n: int, cols: int | None = None, aspect: float = 1.0) -> tuple[int, int]:
+    """(rows, cols) of a near-square grid for n tiles (cols fixed if given)."""
+    if n <= 0:
+        return 0, 0
+    if cols is None:
+        cols = max(1, math.ceil(math.sqrt(n * aspect)))
+    cols = min(cols, n)
+    return math.ceil(n / cols), cols
+
+
+def tile(
+    tiles: np.ndarray,
+    cols: int | None = None,
+    pad: int = 1,
+    pad_value: int | tuple[int, int, int] = 0,
+    border: bool = False,
+) -> np.ndarray:
+    """Arrange ``tiles`` (N, h, w, C) into one (H, W, C) image, row-major.
+
+    Tiles are separated by ``pad`` pixels of ``pad_value``; empty cells of the
+    last row are filled with ``pad_value``. ``border`` also pads the outside.
+    """
+    tiles = np.asarray(tiles)
+    if tiles.ndim == 3:
+        tiles = tiles[..., None]
+    n, h, w, c = tiles.shape
+    rows, cols = grid_shape(n, cols)
+    fill = np.broadcast_to(np.asarray(pad_value, dtype=tiles.dtype), (c,))
+    cell = np.empty((rows * cols, h + pad, w + pad, c), dtype=tiles.dtype)
+    cell[...] = fill
+    cell[:n, :h, :w] = tiles
+    out = cell.reshape(rows, cols, h + pad, w + pad, c).transpose(0, 2, 1, 3, 4)
+    out = out.reshape(rows * (h + pad), cols * (w + pad), c)
+    out = out[: rows * (h + pad) - pad, : cols * (w + pad) - pad]
+    if border and pad:
+        out = np.pad(out, ((pad, pad), (pad, pad), (0, 0)))
+        out[:pad, :] = fill
+        out[-pad:, :] = fill
+        out[:, :pad] = fill
+        out[:, -pad:] = fill
+    return np.ascontiguousarray(out)
+
+
+def upscale(image: np.ndarray, factor: int | tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour upscaling by integer factors of the two axes before the last."""
+    fy, fx = (factor, factor) if isinstance(factor, int) else factor
+    if fy == 1 and fx == 1:
+        return image
+    axis = image.ndim - 3
+    return np.repeat(np.repeat(image, fy, axis=axis), fx, axis=axis + 1)
+
+
+def scale_factor(size: int, target: int, max_factor: int = 32) -> int:
+    """Largest integer factor f >= 1 with size * f <= target (at most max_factor)."""
+    if size <= 0:
+        return 1
+    return int(max(1, min(max_factor, target // size)))
+
+
+def resize_nearest(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Nearest-neighbour resize of (..., H, W, C) to any size (index arithmetic)."""
+    h, w = image.shape[-3], image.shape[-2]
+    rows = np.minimum((np.arange(height) + 0.5) * h / height, h - 1).astype(np.intp)
+    cols = np.minimum((np.arange(width) + 0.5) * w / width, w - 1).astype(np.intp)
+    return image[..., rows[:, None], cols[None, :], :]
+
+
+def hstack(images: list[np.ndarray], pad: int = 2, pad_value: int = 0, align: str = "top") -> np.ndarray:
+    """Place images side by side (heights may differ), separated by ``pad``."""
+    height = max(im.shape[0] for im in images)
+    c = images[0].shape[2]
+    parts = []
+    for i, im in enumerate(images):
+        extra = height - im.shape[0]
+        top = extra // 2 if align == "center" else 0
+        block = np.full((height, im.shape[1], c), pad_value, dtype=np.uint8)
+        block[top : top + im.shape[0]] = im
+        parts.append(block)
+        if pad and i < len(images) - 1:
+            parts.append(np.full((height, pad, c), pad_value, dtype=np.uint8))
+    return np.concatenate(parts, axis=1)
+
+
+def vstack(images: list[np.ndarray], pad: int = 2, pad_value: int = 0) -> np.ndarray:
+    """Stack images vertically (widths may differ, left aligned), separated by ``pad``."""
+    width = max(im.shape[1] for im in images)
+    c = images[0].shape[2]
+    parts = []
+    for i, im in enumerate(images):
+        block = np.full((im.shape[0], width, c), pad_value, dtype=np.uint8)
+        block[:, : im.shape[1]] = im
+        parts.append(block)
+        if pad and i < len(images) - 1:
+            parts.append(np.full((pad, width, c), pad_value, dtype=np.uint8))
+    return np.concatenate(parts, axis=0)
+
+
+def spread(n: int, k: int | None) -> np.ndarray:
+    """Deterministic choice of at most k of n indices, evenly spaced, 0 and n-1 included."""
+    if k is None or k >= n:
+        return np.arange(n)
+    if k <= 1:
+        return np.zeros(1, dtype=np.intp)
+    return np.unique(np.round(np.linspace(0, n - 1, k)).astype(np.intp))

@@ -1,0 +1,110 @@
+"""One writer per (log_dir, run_name), shared by every callback that names it.
+
+Callbacks ``acquire`` a writer in ``on_train_begin`` and ``release`` it in
+``on_train_end``; the last release closes the event file. A later fit acquires
+a fresh writer (TensorBoard reads every event file of a run directory).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Protocol
+
+import numpy as np
+
+from keras_vizcallbacks.writers.png import PNGWriter
+from keras_vizcallbacks.writers.tensorboard import TensorBoardWriter, check_writable
+
+
+class ImageSink(Protocol):
+    def write(self, tag: str, image: np.ndarray, step: int, description: str = "") -> None: ...
+    def write_encoded(
+        self, tag: str, png: bytes, width: int, height: int, step: int, description: str = ""
+    ) -> None: ...
+    def flush(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class SharedWriter:
+    """Fan-out to the run's TensorBoard writer and, optionally, a PNG directory."""
+
+    def __init__(self, key: str, sinks: list[ImageSink]) -> None:
+        self.key = key
+        self.sinks = sinks
+        self.users = 0
+        self.lock = threading.Lock()
+
+    def write(self, tag: str, image: np.ndarray, step: int, description: str = "") -> None:
+        with self.lock:
+            for sink in self.sinks:
+                sink.write(tag, image, step, description)
+
+    def write_encoded(self, tag: str, data: bytes, width: int, height: int, step: int, description: str = "") -> None:
+        with self.lock:
+            for sink in self.sinks:
+                sink.write_encoded(tag, data, width, height, step, description)
+
+    def flush(self) -> None:
+        with self.lock:
+            for sink in self.sinks:
+                sink.flush()
+
+    def close(self) -> None:
+        with self.lock:
+            for sink in self.sinks:
+                sink.close()
+
+
+_LOCK = threading.Lock()
+_OPEN: dict[str, SharedWriter] = {}
+
+
+def run_path(log_dir: str, run_name: str) -> str:
+    return os.path.abspath(os.path.join(os.fspath(log_dir), run_name))
+
+
+def validate_run_name(run_name: str) -> None:
+    if not isinstance(run_name, str) or not run_name or run_name in (".", ".."):
+        raise ValueError(f"run_name must be a non-empty directory name, got {run_name!r}.")
+    if "/" in run_name or "\\" in run_name or (os.sep in run_name):
+        raise ValueError(
+            f"run_name {run_name!r} contains a path separator; use a plain name such as 'viz' "
+            "(put structure in log_dir instead)."
+        )
+
+
+def acquire(log_dir: str, run_name: str = "viz", png_dir: str | None = None) -> SharedWriter:
+    """Get (or open) the shared writer of ``<log_dir>/<run_name>``. ValueError if unwritable."""
+    validate_run_name(run_name)
+    path = run_path(log_dir, run_name)
+    with _LOCK:
+        shared = _OPEN.get(path)
+        if shared is None:
+            check_writable(path)
+            shared = SharedWriter(path, [TensorBoardWriter(path)])
+            _OPEN[path] = shared
+        if png_dir is not None:
+            png_path = os.path.abspath(png_dir)
+            if not any(isinstance(s, PNGWriter) and s.path == png_path for s in shared.sinks):
+                check_writable(png_path)
+                shared.sinks.append(PNGWriter(png_path))
+        shared.users += 1
+        return shared
+
+
+def release(shared: SharedWriter) -> None:
+    """Drop one user; the last one flushes and closes the writer."""
+    with _LOCK:
+        shared.users -= 1
+        if shared.users > 0:
+            shared.flush()
+            return
+        _OPEN.pop(shared.key, None)
+    shared.close()
+
+
+def open_writers() -> list[str]:
+    """Paths of writers currently open (for tests and diagnostics)."""
+    with _LOCK:
+        return sorted(_OPEN)
