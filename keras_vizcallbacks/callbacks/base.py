@@ -45,7 +45,20 @@ class Frame:
 
 
 class VizCallback(keras.callbacks.Callback):
-    """Base class of every view. See the module docstring for the contract."""
+    """Base class of every view. See the module docstring for the contract.
+
+    Options every view takes (subclasses forward ``**options`` here):
+
+    Args:
+        log_dir: TensorBoard log directory; images go to ``<log_dir>/<run_name>``,
+            beside the ``train``/``validation`` runs of ``keras.callbacks.TensorBoard``.
+        every_n_epochs: render at epochs 0, n, 2n, ... and at the last epoch.
+        run_name: the TensorBoard run (a plain directory name). Callbacks with the
+            same ``log_dir`` and ``run_name`` share one writer.
+        on_error: ``"warn"`` (default): a failure while rendering warns once and
+            training goes on; ``"raise"``: it propagates and stops training.
+        png_dir: also write every image as a PNG file under this directory.
+    """
 
     view: str = "view"
 

@@ -34,6 +34,8 @@ class FeatureMaps(VizCallback):
         max_samples: at most this many samples are drawn.
         max_channels: channels drawn per layer and sample.
         cmap: matplotlib colormap of the tiles.
+        **options: the options every view takes (``every_n_epochs``, ``run_name``,
+            ``on_error``, ...): see :class:`~keras_vizcallbacks.VizCallback`.
     """
 
     view = "feature_maps"
@@ -49,12 +51,9 @@ class FeatureMaps(VizCallback):
         max_samples: int = 8,
         max_channels: int = 32,
         cmap: str = "viridis",
-        every_n_epochs: int = 1,
-        run_name: str = "viz",
-        on_error: str = "warn",
-        png_dir: str | None = None,
+        **options: Any,
     ) -> None:
-        super().__init__(log_dir, every_n_epochs=every_n_epochs, run_name=run_name, on_error=on_error, png_dir=png_dir)
+        super().__init__(log_dir, **options)
         if isinstance(layers, str):
             layers = [layers]
         if max_samples < 1 or max_channels < 1:

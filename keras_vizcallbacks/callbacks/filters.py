@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import keras
 
@@ -31,7 +32,8 @@ class FilterGrid(VizCallback):
         max_filters: filters drawn per layer.
         max_channels: input channels drawn per filter.
         cmap: diverging matplotlib colormap for the heatmaps.
-        every_n_epochs, run_name, on_error, png_dir: see :class:`VizCallback`.
+        **options: the options every view takes (``every_n_epochs``, ``run_name``,
+            ``on_error``, ...): see :class:`~keras_vizcallbacks.VizCallback`.
     """
 
     view = "filters"
@@ -44,12 +46,9 @@ class FilterGrid(VizCallback):
         max_filters: int = 64,
         max_channels: int = 16,
         cmap: str = "RdBu_r",
-        every_n_epochs: int = 1,
-        run_name: str = "viz",
-        on_error: str = "warn",
-        png_dir: str | None = None,
+        **options: Any,
     ) -> None:
-        super().__init__(log_dir, every_n_epochs=every_n_epochs, run_name=run_name, on_error=on_error, png_dir=png_dir)
+        super().__init__(log_dir, **options)
         if isinstance(layers, str):
             layers = [layers]
         if max_filters < 1 or max_channels < 1:
