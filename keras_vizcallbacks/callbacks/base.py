@@ -17,6 +17,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
+import queue
+import statistics
+import threading
 import time
 import warnings
 from typing import Any
@@ -58,6 +62,21 @@ class VizCallback(keras.callbacks.Callback):
         on_error: ``"warn"`` (default): a failure while rendering warns once and
             training goes on; ``"raise"``: it propagates and stops training.
         png_dir: also write every image as a PNG file under this directory.
+        max_overhead: budget for this callback's own cost as a fraction of epoch
+            time (e.g. ``0.02``); ``None`` (default) for no budget. When a render
+            costs more (the first, tracing call aside), ``every_n_epochs`` is raised
+            to the smallest value that fits and a warning says once which epochs
+            will be rendered.
+        async_write: draw (render) and write images on a background thread. The
+            model is still evaluated on the training thread (``compute``); the
+            queue is bounded (``queue_size`` epochs) and blocks rather than drops;
+            ``on_train_end`` waits for every image. Errors on the worker follow
+            ``on_error`` (with ``"raise"`` they propagate at the next epoch end or
+            at train end).
+        queue_size: epochs that may wait for the background thread.
+        evolution: at the end of training, also write each tag's images over all
+            steps as one animated GIF (tag ``<tag>/evolution``, read back from the
+            event file), which TensorBoard's image card plays.
     """
 
     view: str = "view"
@@ -70,8 +89,16 @@ class VizCallback(keras.callbacks.Callback):
         run_name: str = "viz",
         on_error: str = "warn",
         png_dir: str | None = None,
+        max_overhead: float | None = None,
+        async_write: bool = False,
+        queue_size: int = 2,
+        evolution: bool = False,
     ) -> None:
         super().__init__()
+        if max_overhead is not None and not (isinstance(max_overhead, (int, float)) and 0 < max_overhead < 1):
+            raise ValueError(f"max_overhead must be a fraction in (0, 1) such as 0.02, got {max_overhead!r}.")
+        if not isinstance(queue_size, int) or queue_size < 1:
+            raise ValueError(f"queue_size must be an integer >= 1, got {queue_size!r}.")
         if not isinstance(every_n_epochs, int) or isinstance(every_n_epochs, bool) or every_n_epochs < 1:
             raise ValueError(f"every_n_epochs must be an integer >= 1, got {every_n_epochs!r}.")
         if on_error not in ON_ERROR:
@@ -82,6 +109,13 @@ class VizCallback(keras.callbacks.Callback):
         self.every_n_epochs = every_n_epochs
         self.on_error = on_error
         self.png_dir = png_dir
+        self.max_overhead = None if max_overhead is None else float(max_overhead)
+        self.async_write = bool(async_write)
+        self.queue_size = queue_size
+        self.evolution = bool(evolution)
+        self._worker: _Worker | None = None
+        self._epoch_start: float | None = None
+        self.epoch_times: list[float] = []  # seconds per epoch (begin to end, this callback's work excluded)
         self._writer: writers.SharedWriter | None = None
         self._prepared_for: keras.Model | None = None
         self._warned: set[str] = set()
@@ -94,7 +128,25 @@ class VizCallback(keras.callbacks.Callback):
         """Validate against ``model`` and build what the view needs (once per model)."""
 
     def render(self, epoch: int) -> list[Frame]:
-        raise NotImplementedError
+        """The frames of one epoch. Implement this, or ``compute`` and ``draw``."""
+        if type(self).compute is not VizCallback.compute:
+            return self.draw(self.compute(epoch), epoch)
+        raise NotImplementedError(f"{type(self).__name__} implements neither render() nor compute()/draw().")
+
+    def compute(self, epoch: int) -> Any:
+        """Runs on the training thread: everything that touches the model (weights,
+        forward/backward passes); returns plain arrays for :meth:`draw`.
+
+        The default renders everything here (``render``), so a view that only
+        implements ``render`` works unchanged with ``async_write`` (only writing
+        then moves to the background thread).
+        """
+        return self.render(epoch)
+
+    def draw(self, computed: Any, epoch: int) -> list[Frame]:
+        """Arrays from :meth:`compute` -> frames. May run on the background thread
+        (``async_write``): it must not call the model. Default: ``computed`` are the frames."""
+        return computed
 
     # ------------------------------------------------------------- schedule
     def due(self, epoch: int) -> bool:
@@ -106,6 +158,8 @@ class VizCallback(keras.callbacks.Callback):
     def on_train_begin(self, logs: dict | None = None) -> None:
         if self.model is None:
             raise ValueError(f"{type(self).__name__} has no model: pass it to model.fit(callbacks=[...]).")
+        if self._writer is not None:  # the previous fit ended without on_train_end (interrupt, error)
+            self._finish()
         self._writer = writers.acquire(self.log_dir, self.run_name, self.png_dir)
         try:
             if self._prepared_for is not self.model:
@@ -116,22 +170,90 @@ class VizCallback(keras.callbacks.Callback):
             self._writer = None
             raise
 
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch_start = time.perf_counter()
+
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self._epoch_start is not None:
+            self.epoch_times.append(time.perf_counter() - self._epoch_start)
+            self._epoch_start = None
+        if self._worker is not None and self._worker.errors:  # on_error="raise" on the worker surfaces here
+            exc = self._worker.errors.pop(0)
+            self._abort()
+            raise exc
         if self._writer is None or not self.due(epoch):
             return
         start = time.perf_counter()
         try:
-            for frame in self.render(epoch):
-                self.write(frame, epoch)
+            if self.async_write:
+                if self._worker is None:
+                    self._worker = _Worker(self)
+                self._worker.submit(epoch, self.compute(epoch))  # blocks while the queue is full
+            else:
+                for frame in self.draw(self.compute(epoch), epoch):
+                    self.write(frame, epoch)
         except Exception as exc:
             self._failed(epoch, exc)
         finally:
             self.timings.append(time.perf_counter() - start)
+            if self.max_overhead is not None:
+                self._fit_budget(epoch)
 
     def on_train_end(self, logs: dict | None = None) -> None:
-        if self._writer is not None:
-            writers.release(self._writer)
-            self._writer = None
+        self._finish()
+
+    def close(self) -> None:
+        """Wait until every queued image is written and release the writer.
+
+        ``on_train_end`` does this; call it yourself after a fit that was
+        interrupted (Keras skips ``on_train_end`` when ``fit`` raises). The next
+        fit with this callback also does it first.
+        """
+        self._finish()
+
+    def _abort(self) -> None:
+        """_finish on the way out of an error: secondary errors are logged, not raised."""
+        try:
+            self._finish()
+        except Exception as exc:  # the error being raised matters more
+            logger.debug("%s: error while closing after a failure: %r", type(self).__name__, exc)
+
+    def _finish(self) -> None:
+        """Wait for the background thread (every queued image written), release the writer."""
+        worker, self._worker = self._worker, None
+        try:
+            if worker is not None:
+                worker.close()
+                worker.check()
+            if self.evolution and self._writer is not None:
+                from keras_vizcallbacks.callbacks._evolution import write_evolution
+
+                write_evolution(self)
+        finally:
+            if self._writer is not None:
+                writers.release(self._writer)
+                self._writer = None
+
+    def _fit_budget(self, epoch: int) -> None:
+        """Raise ``every_n_epochs`` when the steady cost per render exceeds the budget."""
+        steady = self.timings[1:]  # the first call traces: not representative
+        if not steady or not self.epoch_times:
+            return
+        cost, epoch_time = statistics.median(steady[-5:]), statistics.median(self.epoch_times[-5:])
+        if epoch_time <= 0 or cost <= self.max_overhead * epoch_time * self.every_n_epochs:
+            return
+        n = max(self.every_n_epochs + 1, math.ceil(cost / (self.max_overhead * epoch_time)))
+        self.every_n_epochs = n
+        last = (self.params or {}).get("epochs")
+        nxt = [e for e in range(epoch + 1, epoch + 4 * n + 1) if e % n == 0][:3]
+        tail = f" and the last ({last - 1})" if last else ""
+        message = (
+            f"{type(self).__name__} costs {cost:.3g} s per render, {cost / epoch_time:.1%} of a {epoch_time:.3g} s "
+            f"epoch, over max_overhead={self.max_overhead:g}: from now on it renders every {n} epochs "
+            f"(epochs {', '.join(map(str, nxt))}, …{tail})."
+        )
+        logger.warning(message)
+        warnings.warn(message, VizWarning, stacklevel=2)
 
     # ------------------------------------------------------------- helpers
     def write(self, frame: Frame, step: int) -> None:
@@ -142,6 +264,7 @@ class VizCallback(keras.callbacks.Callback):
     def _failed(self, epoch: int, exc: Exception) -> None:
         self.failures.append((epoch, exc))
         if self.on_error == "raise":
+            self._abort()  # Keras skips on_train_end when fit raises: wait for queued images, release the writer
             raise exc
         key = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         if key in self._warned:
@@ -157,6 +280,70 @@ class VizCallback(keras.callbacks.Callback):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(log_dir={self.log_dir!r}, run_name={self.run_name!r})"
+
+
+class _Worker:
+    """One background thread per callback: draws and writes queued epochs in order.
+
+    The queue is bounded: ``submit`` blocks while it is full, so nothing is dropped.
+    The thread is not a daemon; it also ends (after draining the queue) when the
+    main thread has ended, so an interrupted fit neither loses queued images nor
+    keeps the interpreter alive.
+    """
+
+    def __init__(self, callback: VizCallback) -> None:
+        self.callback = callback
+        self.queue: queue.Queue = queue.Queue(maxsize=callback.queue_size)
+        self.errors: list[BaseException] = []
+        self.timings: list[float] = []  # seconds per draw+write on the worker
+        self._closed = False
+        self.thread = threading.Thread(target=self._run, name=f"kv-{type(callback).__name__}", daemon=False)
+        self.thread.start()
+
+    def submit(self, epoch: int, computed: Any) -> None:
+        while self.thread.is_alive():
+            try:
+                self.queue.put((epoch, computed), timeout=0.5)
+                return
+            except queue.Full:
+                continue
+        raise RuntimeError("the background writer thread has stopped")
+
+    def _run(self) -> None:
+        cb = self.callback
+        while True:
+            try:
+                item = self.queue.get(timeout=0.5)
+            except queue.Empty:
+                if self._closed or not threading.main_thread().is_alive():
+                    return
+                continue
+            if item is None:
+                return
+            epoch, computed = item
+            start = time.perf_counter()
+            try:
+                for frame in cb.draw(computed, epoch):
+                    cb.write(frame, epoch)
+            except Exception as exc:
+                if cb.on_error == "raise":
+                    cb.failures.append((epoch, exc))
+                    self.errors.append(exc)
+                else:
+                    cb._failed(epoch, exc)
+            finally:
+                self.timings.append(time.perf_counter() - start)
+
+    def check(self) -> None:
+        """Re-raise (once) an error the worker met under on_error='raise'."""
+        if self.errors:
+            raise self.errors.pop(0)
+
+    def close(self) -> None:
+        self._closed = True
+        if self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join()
 
 
 def fmt_list(items: list[Any], limit: int = 12) -> str:

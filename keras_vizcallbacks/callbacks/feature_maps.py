@@ -113,9 +113,12 @@ class FeatureMaps(VizCallback):
         x = np.asarray(x)
         return x if x.ndim == 4 and x.shape[-1] in (1, 3, 4) else None
 
-    def render(self, epoch: int) -> list[Frame]:
+    def compute(self, epoch: int) -> dict[str, np.ndarray]:
+        """Training thread: one forward pass of the probe model."""
         assert self.probe is not None
-        values = self.probe(self.x)
+        return self.probe(self.x)
+
+    def draw(self, values: dict[str, np.ndarray], epoch: int) -> list[Frame]:
         inputs = self._display_inputs()
         captions = None
         if self.y is not None:

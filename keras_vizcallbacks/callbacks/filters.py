@@ -88,10 +88,13 @@ class FilterGrid(VizCallback):
         self._chosen = chosen
         self._first = available[0][1]
 
-    def render(self, epoch: int) -> list[Frame]:
+    def compute(self, epoch: int) -> list[tuple[str, keras.layers.Layer, Any]]:
+        """Training thread: copy the kernels out of the layers."""
+        return [(path, layer, conv_kernels(layer)) for path, layer in self._chosen]
+
+    def draw(self, computed: list[tuple[str, keras.layers.Layer, Any]], epoch: int) -> list[Frame]:
         frames = []
-        for path, layer in self._chosen:
-            k = conv_kernels(layer)
+        for path, layer, k in computed:
             n_out, n_in = k.shape[:2]
             fi = render.spread(n_out, self.max_filters)
             spatial = "×".join(str(s) for s in k.shape[2:])
