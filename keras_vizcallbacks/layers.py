@@ -121,6 +121,18 @@ def describe_layer(path: str, layer: keras.layers.Layer) -> str:
 Visitor = Callable[[keras.layers.Layer, str, tuple, dict], Any]
 
 
+def require_graph(model: keras.Model) -> None:
+    """Raise ProbeError (a ValueError) unless ``model`` is Sequential or functional."""
+    if not _has_symbolic_io(model):
+        raise ProbeError(
+            f"Model {model.name!r} ({type(model).__name__}) has no symbolic graph: it is a "
+            "subclassed model (or one that was never built). Layer-level views (FeatureMaps, "
+            "GradCAM, DecisionBoundary mode='embedding') need a functional or Sequential model; "
+            "FilterGrid, Saliency, ConfusionMatrix and DecisionBoundary mode='input'/'plane' "
+            "work on any model."
+        )
+
+
 def replay(
     model: keras.Model,
     inputs: Sequence[Any] | None = None,
@@ -134,14 +146,7 @@ def replay(
     visitor may recurse into a nested model with ``replay(layer, args, visit,
     prefix=path + "/")``. The weights are the model's own: nothing is cloned.
     """
-    if not _has_symbolic_io(model):
-        raise ProbeError(
-            f"Model {model.name!r} ({type(model).__name__}) has no symbolic graph: it is a "
-            "subclassed model (or one that was never built). Layer-level views (FeatureMaps, "
-            "GradCAM, DecisionBoundary mode='embedding') need a functional or Sequential model; "
-            "FilterGrid, Saliency, ConfusionMatrix and DecisionBoundary mode='input'/'plane' "
-            "work on any model."
-        )
+    require_graph(model)
     if inputs is None:
         inputs = [keras.Input(batch_shape=t.shape, dtype=t.dtype) for t in model.inputs]
     inputs = list(inputs)
@@ -276,6 +281,7 @@ def build_probe(
     pre-sigmoid value of the model's output under ``LOGITS``; ``output=True``
     adds the model's output under ``OUTPUT``.
     """
+    require_graph(model)
     wanted = set(paths) | set(inputs_of)
     table = dict(iter_layers(model))
     for p in wanted:

@@ -28,7 +28,8 @@ def conv_kernels(layer: keras.layers.Layer) -> np.ndarray:
     if not isinstance(layer, L.CONV_TYPES):
         raise ValueError(f"{type(layer).__name__} `{layer.name}` is not a convolution layer.")
     if isinstance(layer, _DEPTHWISE):
-        k = np.asarray(keras.ops.convert_to_numpy(layer.depthwise_kernel), dtype=np.float32)
+        var = layer.depthwise_kernel if hasattr(layer, "depthwise_kernel") else layer.kernel  # Depthwise: .kernel
+        k = np.asarray(keras.ops.convert_to_numpy(var), dtype=np.float32)
         n = k.ndim - 2
         k = np.moveaxis(k, (n, n + 1), (0, 1))  # (in, mult, *k)
         return np.ascontiguousarray(k.reshape((-1, 1, *k.shape[2:])))

@@ -56,26 +56,26 @@ def normalize(
         return x.astype(np.float32), invalid
     axes = _reduce_axes(x.ndim, per)
     keep = x.shape[:per] + (1,) * (x.ndim - per)
-    any_invalid = bool(invalid.any())
-    if symmetric:
-        mag = np.abs(x)
-        if any_invalid:
-            mag = np.where(invalid, 0.0, mag)
-        m = np.max(mag, axis=axes).reshape(keep) if vmax is None else np.full(keep, abs(vmax))
-        safe = np.where(m > 0, m, 1.0)
-        out = 0.5 + x / (2.0 * safe)
+    if invalid.any():
+        x = np.where(invalid, 0.0, x)
+        big, small = np.where(invalid, -np.inf, x), np.where(invalid, np.inf, x)
     else:
-        if vmin is None:
-            lo = np.min(np.where(invalid, np.inf, x) if any_invalid else x, axis=axes).reshape(keep)
-        else:
-            lo = np.full(keep, float(vmin))
-        if vmax is None:
-            hi = np.max(np.where(invalid, -np.inf, x) if any_invalid else x, axis=axes).reshape(keep)
-        else:
-            hi = np.full(keep, float(vmax))
-        span = hi - lo
-        ok = np.isfinite(span) & (span > 0)
-        out = np.where(ok, (x - np.where(np.isfinite(lo), lo, 0.0)) / np.where(ok, span, 1.0), 0.5)
+        big = small = x
+    if symmetric:
+        m = np.max(np.abs(x), axis=axes).reshape(keep) if vmax is None else np.full(keep, abs(float(vmax)))
+        safe = np.where(m > 0, m, 1.0)
+        out = 0.5 + 0.5 * (x / safe)
+    else:
+        lo = np.min(small, axis=axes).reshape(keep) if vmin is None else np.full(keep, float(vmin))
+        hi = np.max(big, axis=axes).reshape(keep) if vmax is None else np.full(keep, float(vmax))
+        lo = np.where(np.isfinite(lo), lo, 0.0)  # a slice with no finite value
+        hi = np.where(np.isfinite(hi), hi, 0.0)
+        # Divide by the magnitude first so that hi - lo cannot overflow (e.g. +-1e308).
+        mag = np.maximum(np.abs(lo), np.abs(hi))
+        mag = np.where(mag > 0, mag, 1.0)
+        span = hi / mag - lo / mag
+        ok = span > 0
+        out = np.where(ok, (x / mag - lo / mag) / np.where(ok, span, 1.0), 0.5)
     out = np.clip(np.nan_to_num(out, nan=0.5, posinf=1.0, neginf=0.0), 0.0, 1.0)
     return out.astype(np.float32), invalid
 

@@ -1,0 +1,167 @@
+"""FilterGrid end to end: event files read back, steps, sizes, pixels that match the kernels."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from conftest import MODEL_FACTORIES, compiled, random_data
+from util import assert_steps, image, read_run
+
+import keras_vizcallbacks as kv
+from keras_vizcallbacks import render
+from keras_vizcallbacks.explain import conv_kernels
+
+
+class BatchCounter(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.batches = 0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.batches += 1
+
+
+@pytest.mark.parametrize("kind", sorted(MODEL_FACTORIES))
+def test_tags_steps_and_sizes_on_every_model_kind(kind, log_dir):
+    model = compiled(MODEL_FACTORIES[kind]())
+    x, y = random_data()
+    model.fit(x, y, epochs=3, batch_size=8, verbose=0, callbacks=[kv.FilterGrid(log_dir)])
+    run = read_run(log_dir)
+    prefix = "base/" if kind == "nested" else ""
+    tags = [f"filters/{prefix}{n}" for n in (("base_c1", "base_c2") if kind == "nested" else ("c1", "c2"))]
+    assert_steps(run, tags, [0, 1, 2])
+    for tag in tags:
+        rec = run[tag][-1]
+        img = image(rec)
+        assert img.shape == (rec.height, rec.width, 3)
+        assert 128 <= max(img.shape[:2]) <= 1024
+
+
+def test_resumed_fit_continues_steps(log_dir):
+    model = compiled(MODEL_FACTORIES["sequential"]())
+    x, y = random_data()
+    model.fit(x, y, epochs=3, verbose=0, callbacks=[kv.FilterGrid(log_dir)])
+    model.fit(x, y, epochs=5, initial_epoch=3, verbose=0, callbacks=[kv.FilterGrid(log_dir)])
+    assert_steps(read_run(log_dir), ["filters/c1", "filters/c2"], [0, 1, 2, 3, 4])
+
+
+def test_every_n_epochs_and_last_epoch(log_dir):
+    model = compiled(MODEL_FACTORIES["sequential"]())
+    x, y = random_data()
+    model.fit(x, y, epochs=6, verbose=0, callbacks=[kv.FilterGrid(log_dir, layers=["c2"], every_n_epochs=4)])
+    run = read_run(log_dir)
+    assert sorted(run) == ["filters/c2"]
+    assert [r.step for r in run["filters/c2"]] == [0, 4, 5]
+
+
+def test_rgb_first_layer_pixels_match_kernel(log_dir):
+    """Set filter 0 of the first layer to a known pattern and find it in the written image."""
+    model = MODEL_FACTORIES["sequential"]()
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="sparse_categorical_crossentropy")
+    kernel = np.random.default_rng(0).uniform(-0.4, 0.4, (3, 3, 3, 4)).astype(np.float32)
+    kernel[..., 0] = 0.0
+    kernel[0, 0, 0, 0] = 1.0  # +max on red at the top-left of filter 0
+    kernel[2, 2, 2, 0] = -1.0  # -max on blue at the bottom-right
+    model.get_layer("c1").kernel.assign(kernel)
+    x, y = random_data()
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[kv.FilterGrid(log_dir, layers=["c1"])])
+    img = image(read_run(log_dir)["filters/c1"][0])
+    red = np.all(img == [255, 128, 128], axis=-1)
+    blue_neg = np.all(img == [128, 128, 0], axis=-1)
+    zero = np.all(img == [128, 128, 128], axis=-1)
+    f = round(np.sqrt(red.sum()))
+    assert f >= 4 and red.sum() == f * f and blue_neg.sum() == f * f
+    (ry, rx), (by, bx) = np.argwhere(red)[0], np.argwhere(blue_neg)[0]
+    assert (by - ry, bx - rx) == (2 * f, 2 * f)  # 2 kernel cells apart, on the diagonal
+    # the other 7 cells of filter 0 are exactly zero: mid grey
+    assert zero[ry : ry + 3 * f, rx : rx + 3 * f].sum() == 7 * f * f
+    # filter 0 is the first tile: nothing of the grid lies above-left of it
+    assert ry < f and rx < f
+
+
+def test_heatmap_layer_pixels_match_kernel(log_dir):
+    model = MODEL_FACTORIES["sequential"]()
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="sparse_categorical_crossentropy")
+    k = np.zeros((3, 3, 4, 6), dtype=np.float32)
+    k[1, 1, 0, 0] = 0.5  # centre of (filter 0, input channel 0): the layer's max
+    k[0, 2, 3, 5] = -0.25  # half the scale, negative
+    model.get_layer("c2").kernel.assign(k)
+    x, y = random_data()
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[kv.FilterGrid(log_dir, layers=["c2"], cmap="RdBu_r")])
+    img = image(read_run(log_dir)["filters/c2"][0])
+    lut = render.lut("RdBu_r")
+    top = np.all(img == lut[255], axis=-1)
+    quarter = np.all(img == lut[64], axis=-1)  # 0.5 - 0.25/(2*0.5) = 0.25 -> index 64
+    assert top.sum() > 0 and top.sum() == quarter.sum()
+    assert np.argwhere(top)[0][1] < np.argwhere(quarter)[0][1] or np.argwhere(top)[0][0] < np.argwhere(quarter)[0][0]
+    np.testing.assert_array_equal(conv_kernels(model.get_layer("c2"))[0, 0], k[:, :, 0, 0])
+
+
+def test_caps_and_description(log_dir):
+    model = keras.Sequential(
+        [keras.Input((12, 12, 3)), keras.layers.Conv2D(8, 3, name="a"), keras.layers.Conv2D(40, 3, name="b")]
+    )
+    model.add(keras.layers.Flatten())
+    model.add(keras.layers.Dense(2))
+    model.compile("sgd", "mse")
+    cb = kv.FilterGrid(log_dir, max_filters=5, max_channels=3)
+    model.fit(np.zeros((4, 12, 12, 3)), np.zeros((4, 2)), verbose=0, callbacks=[cb])
+    desc = kv.writers.read_descriptions(f"{log_dir}/viz")
+    assert "5 of 40, evenly spaced (0, 10, 20, 29, 39)" in desc["filters/b"]
+    assert "input channels: 3 of 8" in desc["filters/b"]
+    assert "colour images" in desc["filters/a"]
+
+
+def test_errors_before_first_batch(log_dir, tmp_path):
+    x, y = random_data()
+    counter = BatchCounter()
+    model = compiled(MODEL_FACTORIES["functional"]())
+    with pytest.raises(ValueError, match=r"No layer named 'conv9'.*Conv layers available: \['c1', 'c2'\]"):
+        model.fit(x, y, verbose=0, callbacks=[counter, kv.FilterGrid(log_dir, layers=["conv9"])])
+    with pytest.raises(ValueError, match=r"'gap' is a GlobalAveragePooling2D, not a convolution layer"):
+        model.fit(x, y, verbose=0, callbacks=[counter, kv.FilterGrid(log_dir, layers=["gap"])])
+    dense = compiled(keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")]))
+    with pytest.raises(ValueError, match="has no convolution layer"):
+        dense.fit(np.zeros((4, 4)), np.zeros(4), verbose=0, callbacks=[counter, kv.FilterGrid(log_dir)])
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    with pytest.raises(ValueError, match="is a file"):
+        model.fit(x, y, verbose=0, callbacks=[counter, kv.FilterGrid(str(blocker))])
+    with pytest.raises(ValueError, match="cannot be created"):
+        model.fit(x, y, verbose=0, callbacks=[counter, kv.FilterGrid(str(blocker / "sub"))])
+    assert counter.batches == 0
+    assert kv.writers.open_writers() == []  # nothing left open by the failed starts
+
+
+def test_argument_errors_at_construction(log_dir):
+    with pytest.raises(ValueError, match="every_n_epochs"):
+        kv.FilterGrid(log_dir, every_n_epochs=0)
+    with pytest.raises(ValueError, match="on_error"):
+        kv.FilterGrid(log_dir, on_error="ignore")
+    with pytest.raises(ValueError, match="path separator"):
+        kv.FilterGrid(log_dir, run_name="a/b")
+    with pytest.raises(ValueError, match="Unknown colormap"):
+        kv.FilterGrid(log_dir, cmap="nope")
+
+
+def test_conv_kernels_layouts():
+    conv1d = keras.layers.Conv1D(5, 4)
+    conv1d.build((None, 10, 2))
+    assert conv_kernels(conv1d).shape == (5, 2, 4)
+    tr = keras.layers.Conv2DTranspose(5, 3)
+    tr.build((None, 8, 8, 2))
+    k = np.asarray(tr.kernel)  # (3, 3, out=5, in=2)
+    np.testing.assert_array_equal(conv_kernels(tr)[4, 1], k[:, :, 4, 1])
+    dw = keras.layers.DepthwiseConv2D(3, depth_multiplier=2)
+    dw.build((None, 8, 8, 3))
+    kd = np.asarray(dw.kernel)  # (3, 3, in=3, mult=2)
+    out = conv_kernels(dw)
+    assert out.shape == (6, 1, 3, 3)
+    np.testing.assert_array_equal(out[3, 0], kd[:, :, 1, 1])  # channel 1, multiplier 1 -> output 3
+    sep = keras.layers.SeparableConv2D(4, 3)
+    sep.build((None, 8, 8, 2))
+    assert conv_kernels(sep).shape == (2, 1, 3, 3)
+    c3 = keras.layers.Conv3D(2, (2, 3, 3))
+    c3.build((None, 4, 8, 8, 1))
+    assert conv_kernels(c3).shape == (2, 1, 2, 3, 3)

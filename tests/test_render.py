@@ -1,0 +1,136 @@
+"""render/: normalization, colormaps, tiling, text — plain arrays in, uint8 images out."""
+
+from __future__ import annotations
+
+import matplotlib
+import numpy as np
+import pytest
+
+from keras_vizcallbacks import render
+from keras_vizcallbacks.render.views import feature_map_grid, heatmap_filters, rgb_filters
+
+
+def test_lut_matches_matplotlib():
+    table = render.lut("viridis")
+    assert table.shape == (256, 3) and table.dtype == np.uint8
+    ref = np.round(np.array(matplotlib.colormaps["viridis"](np.linspace(0, 1, 256)))[:, :3] * 255)
+    assert np.array_equal(table, ref.astype(np.uint8))
+    with pytest.raises(ValueError, match="Unknown colormap"):
+        render.lut("no-such-map")
+
+
+def test_normalize_per_tile_and_shared():
+    x = np.stack([np.arange(4.0).reshape(2, 2), 10 + 2 * np.arange(4.0).reshape(2, 2)])
+    per, _ = render.normalize(x, per=1)
+    assert np.allclose(per[0], per[1]) and per.min() == 0 and per.max() == 1
+    shared, _ = render.normalize(x)
+    assert shared[0].max() < shared[1].min()
+    sym, _ = render.normalize(np.array([-2.0, 0.0, 1.0]), symmetric=True)
+    assert np.allclose(sym, [0.0, 0.5, 0.75])
+
+
+@pytest.mark.parametrize(
+    "x",
+    [
+        np.full((5, 5), 3.0),
+        np.zeros((5, 5)),
+        np.full((5, 5), np.nan),
+        np.array([[np.inf, -np.inf], [np.nan, 1.0]]),
+        np.array([[1e308, -1e308], [0.0, 5e307]]),
+        np.array([[np.float32(1e-45), 0.0]]),
+        np.array([[3.4e38, -3.4e38]], dtype=np.float32),
+    ],
+)
+def test_heatmap_never_fails(x):
+    with np.errstate(all="raise"):  # no division by zero, no overflow, no invalid op
+        img = render.heatmap(x, "viridis")
+    assert img.dtype == np.uint8 and img.shape == (*x.shape, 3)
+    invalid = ~np.isfinite(x)
+    assert (img[invalid] == render.MARKER).all()
+    if np.isfinite(x).all() and x.max() == x.min():  # constant tile: middle of the colormap
+        assert (img == render.lut("viridis")[128]).all()
+
+
+def test_huge_values_keep_order():
+    x = np.array([-1e308, 0.0, 1e308])
+    scaled, _ = render.normalize(x)
+    assert np.allclose(scaled, [0, 0.5, 1])
+
+
+def test_tile_layout_and_padding():
+    tiles = np.zeros((5, 2, 3, 3), dtype=np.uint8)
+    for i in range(5):
+        tiles[i] = 10 * (i + 1)
+    grid = render.tile(tiles, pad=1, pad_value=255)
+    # 5 tiles -> 3 columns, 2 rows: height 2*2+1, width 3*3+2
+    assert grid.shape == (5, 11, 3)
+    assert (grid[0:2, 0:3] == 10).all() and (grid[0:2, 4:7] == 20).all() and (grid[3:5, 4:7] == 50).all()
+    assert (grid[2, :] == 255).all() and (grid[:, 3] == 255).all()
+    assert (grid[3:5, 8:11] == 255).all()  # empty cell
+
+
+def test_upscale_and_resize():
+    img = np.arange(12, dtype=np.uint8).reshape(2, 2, 3)
+    up = render.upscale(img, 3)
+    assert up.shape == (6, 6, 3) and (up[:3, :3] == img[0, 0]).all() and (up[3:, 3:] == img[1, 1]).all()
+    same = render.resize_nearest(up, 2, 2)
+    assert np.array_equal(same, img)
+
+
+def test_spread_is_deterministic_and_covers_range():
+    assert render.spread(10, None).tolist() == list(range(10))
+    assert render.spread(64, 8).tolist() == [0, 9, 18, 27, 36, 45, 54, 63]
+    assert render.spread(3, 8).tolist() == [0, 1, 2]
+
+
+def test_to_rgb_keeps_unit_range_and_marks_nan():
+    x = np.zeros((2, 2, 3), dtype=np.float32)
+    x[0, 0] = [1.0, 0.5, 0.0]
+    x[1, 1, 0] = np.nan
+    rgb = render.to_rgb(x)
+    assert rgb[0, 0].tolist() == [255, 128, 0]
+    assert rgb[1, 1].tolist() == render.MARKER.tolist()
+    gray = render.to_rgb(np.ones((4, 4, 1), dtype=np.float32) * 0.5)
+    assert gray.shape == (4, 4, 3) and (gray == 128).all()
+
+
+def test_caption_adds_readable_text_strip():
+    img = np.zeros((40, 200, 3), dtype=np.uint8)
+    out = render.caption(img, ["circle  p=0.98", "second line"])
+    assert out.shape[1] == 200 and out.shape[0] > 40
+    strip = out[: out.shape[0] - 40]
+    assert (strip > 150).any()  # light text pixels were drawn
+
+
+def test_rgb_filters_colour_and_scale():
+    k = np.zeros((4, 3, 3, 3), dtype=np.float32)  # (out, in=RGB, h, w)
+    k[0, 0, 0, 0] = 2.0  # red +max at top-left of filter 0
+    k[0, 2, 2, 2] = -2.0  # blue -max at bottom-right
+    img, scale = rgb_filters(k)
+    assert scale == 2.0
+    red = np.all(img == [255, 128, 128], axis=-1)
+    neg_blue = np.all(img == [128, 128, 0], axis=-1)
+    assert red.any() and neg_blue.any()
+    (ry, rx), (by, bx) = np.argwhere(red)[0], np.argwhere(neg_blue)[0]
+    f = int(np.sqrt(red.sum()))
+    assert red.sum() == f * f and (by - ry, bx - rx) == (2 * f, 2 * f)
+
+
+def test_heatmap_filters_shape_and_diverging_centre():
+    k = np.zeros((6, 5, 3, 3), dtype=np.float32)
+    k[0, 0, 1, 1] = 1.0
+    img, scale = heatmap_filters(k, cmap="RdBu_r")
+    assert img.dtype == np.uint8 and scale == 1.0
+    lut = render.lut("RdBu_r")
+    assert np.all(img == lut[255], axis=-1).any()  # the +max pixel
+    assert np.all(img == lut[128], axis=-1).sum() > np.all(img == lut[255], axis=-1).sum()  # zeros are the centre
+
+
+def test_feature_map_grid_rows_and_nan():
+    maps = np.random.default_rng(0).random((3, 6, 6, 5)).astype(np.float32)
+    maps[0, ..., 0] = np.nan
+    maps[1, ..., 1] = 7.0
+    inputs = np.random.default_rng(1).random((3, 12, 12, 3)).astype(np.float32)
+    img = feature_map_grid(maps, inputs, captions=["a", "b", "c"])
+    assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3
+    assert np.all(img == render.MARKER, axis=-1).any()
