@@ -183,3 +183,39 @@ def check_inputs(x: Any, model: keras.Model, name: str = "samples") -> None:
                 )
         if not np.issubdtype(np.asarray(arr).dtype, np.number) and np.asarray(arr).dtype != bool:
             raise ValueError(f"{name}: {which}has dtype {np.asarray(arr).dtype}; pass numeric arrays.")
+
+
+def n_classes(model: keras.Model) -> int | None:
+    """Classes of the model's (first) output: its last axis (2 for a single sigmoid unit); None if unknown."""
+    try:
+        units = model.outputs[0].shape[-1]
+    except Exception:
+        try:
+            units = model.compute_output_shape((1, *model.input_shape[1:]))[-1]
+        except Exception:
+            return None
+    if units is None:
+        return None
+    return 2 if int(units) == 1 else int(units)
+
+
+def check_classes(y: np.ndarray | None, model: keras.Model, class_names: Any = None, name: str = "samples") -> None:
+    """ValueError for more class names than the model has outputs, or a label outside the classes."""
+    n = n_classes(model)
+    if class_names is not None and n is not None and len(class_names) > n:
+        raise ValueError(
+            f"{name}: {len(class_names)} class_names but the model has {n} classes; "
+            f"pass {n} names, one per output unit."
+        )
+    if y is None or not np.size(y):
+        return
+    limit = n if class_names is None else min(len(class_names), n or len(class_names))
+    lo, hi = int(np.min(y)), int(np.max(y))
+    if lo < 0 or (limit is not None and hi >= limit):
+        bad = lo if lo < 0 else hi
+        what = f"{limit} classes (0..{limit - 1})" if limit is not None else "classes from 0"
+        names = "" if class_names is None else f" and {len(class_names)} class_names"
+        raise ValueError(
+            f"{name}: label {bad} is out of range: the model has {n} outputs{names}, so labels must be {what}. "
+            "Check the labels (integer class indices or one-hot) or class_names."
+        )

@@ -97,11 +97,7 @@ class FeatureMaps(VizCallback):
         self.x, self.y = _samples.materialize(
             self.samples, model, labels=self.labels, limit=self.max_samples, name="FeatureMaps samples"
         )
-        names = self.class_names
-        if names is not None and self.y is not None and int(np.max(self.y)) >= len(names):
-            raise ValueError(
-                f"FeatureMaps: label {int(np.max(self.y))} has no name in class_names ({len(names)} names)."
-            )
+        _samples.check_classes(self.y, model, self.class_names, name="FeatureMaps samples")
         self._layers = chosen
         self.probe = ActivationProbe(model, [p for p, _ in chosen])
 

@@ -1,0 +1,98 @@
+"""Every view that exists at run time, built with default options for a small model.
+
+Views land in parallel; a view is in the set as soon as ``keras_vizcallbacks``
+exports it, so each reliability scenario covers it from then on.
+"""
+
+from __future__ import annotations
+
+import gc
+import inspect
+from typing import Any
+
+import numpy as np
+
+import keras_vizcallbacks as kv
+
+# (view name, needs a graph: functional/Sequential model, extra constructor options)
+CANDIDATES: list[tuple[str, bool, dict[str, Any]]] = [
+    ("FilterGrid", False, {}),
+    ("FeatureMaps", True, {}),
+    ("GradCAM", True, {}),
+    ("Saliency", False, {}),
+    ("DecisionBoundary", True, {"mode": "embedding"}),
+    ("ConfusionMatrix", False, {}),
+]
+
+SAMPLE_PARAMS = ("samples", "data", "validation_data", "x")
+
+
+def available() -> list[str]:
+    """Names of the views the package exports now."""
+    return [name for name, _, _ in CANDIDATES if hasattr(kv, name)]
+
+
+def graph_views() -> list[str]:
+    return [name for name, graph, _ in CANDIDATES if graph and hasattr(kv, name)]
+
+
+def build(name: str, log_dir: str, x: np.ndarray, y: np.ndarray, class_names: list[str] | None = None, **options):
+    """``kv.<name>`` with its defaults, fed ``(x, y)`` through whichever sample argument it takes."""
+    cls = getattr(kv, name)
+    params = inspect.signature(cls).parameters
+    extra = dict(next(o for n, _, o in CANDIDATES if n == name))
+    extra = {k: v for k, v in extra.items() if k in params}
+    kwargs: dict[str, Any] = {}
+    for p in SAMPLE_PARAMS:
+        if p in params:
+            kwargs[p] = (x, y)
+            break
+    if class_names is not None and "class_names" in params:
+        kwargs["class_names"] = class_names
+    kwargs.update(extra)
+    kwargs.update(options)
+    return cls(log_dir, **kwargs)
+
+
+def build_all(log_dir: str, x, y, class_names=None, names: list[str] | None = None, **options) -> list:
+    return [build(n, log_dir, x, y, class_names, **options) for n in (names or available())]
+
+
+def traced_functions(obj: Any, depth: int = 3) -> list[Any]:
+    """Every ``TracedFunction`` reachable from ``obj``'s attributes (a few levels deep)."""
+    found: list[Any] = []
+    seen: set[int] = set()
+
+    def walk(o: Any, d: int) -> None:
+        if id(o) in seen or d < 0:
+            return
+        seen.add(id(o))
+        if isinstance(o, kv._backend.TracedFunction):
+            found.append(o)
+            return
+        if isinstance(o, (list, tuple)):
+            for v in o:
+                walk(v, d - 1)
+        elif isinstance(o, dict):
+            for v in o.values():
+                walk(v, d - 1)
+        elif hasattr(o, "__dict__") and type(o).__module__.startswith("keras_vizcallbacks"):
+            for v in vars(o).values():
+                walk(v, d - 1)
+
+    walk(obj, depth)
+    return found
+
+
+def live_figures() -> int:
+    """matplotlib Figure objects still alive (pyplot-managed or not), after a collection."""
+    from matplotlib.figure import Figure
+
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if isinstance(o, Figure))
+
+
+def pyplot_figures() -> int:
+    from matplotlib import _pylab_helpers
+
+    return _pylab_helpers.Gcf.get_num_fig_managers()
