@@ -379,6 +379,22 @@ def _layer_window(layer: keras.layers.Layer, n: int) -> tuple[tuple, tuple, tupl
     return None
 
 
+_PAD_TYPES = (keras.layers.ZeroPadding1D, keras.layers.ZeroPadding2D, keras.layers.ZeroPadding3D)
+_CROP_TYPES = (keras.layers.Cropping1D, keras.layers.Cropping2D, keras.layers.Cropping3D)
+
+
+def _layer_shift(layer: keras.layers.Layer, n: int) -> tuple[int, ...] | None:
+    """Pixels added before each spatial axis by zero padding (cropping removes: negative), else None."""
+    if isinstance(layer, _PAD_TYPES):
+        spec, sign = layer.padding, 1
+    elif isinstance(layer, _CROP_TYPES):
+        spec, sign = layer.cropping, -1
+    else:
+        return None
+    left = (spec[0],) if n == 1 else tuple(p[0] for p in spec)
+    return tuple(sign * int(v) for v in left)
+
+
 def _spatial_dims(shape: Sequence[Any], data_format: str = "channels_last") -> tuple:
     dims = tuple(shape[1:-1]) if data_format == "channels_last" else tuple(shape[2:])
     return dims
@@ -390,7 +406,7 @@ def geometry(model: keras.Model, path: str) -> Geometry:
     Computed once from the layer stack (kernel sizes, strides, dilations,
     padding) by replaying the graph; merges take their widest branch.
     """
-    in_shape = model.inputs[0].shape
+    in_shape = model.inputs[image_input_index(model)].shape
     n = len(in_shape) - 2
     start = Geometry((1.0,) * n, (0.0,) * n, (1.0,) * n)
     geo: dict[int, Geometry] = {}
@@ -429,6 +445,9 @@ def geometry(model: keras.Model, path: str) -> Geometry:
                 size.append(g.size[ax] + (keff - 1) * g.stride[ax])
                 stride.append(g.stride[ax] * s[ax])
             g = Geometry(tuple(stride), tuple(offset), tuple(size))
+        shift = _layer_shift(layer, n)
+        if shift is not None:  # ZeroPadding / Cropping move the grid, not its stride
+            g = Geometry(g.stride, tuple(o - p * s for o, p, s in zip(g.offset, shift, g.stride)), g.size)
         for t in first_tensor(result):
             geo[id(t)] = g
         if lpath == path:

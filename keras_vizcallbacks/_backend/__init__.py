@@ -16,6 +16,7 @@ if _NAME == "tensorflow":
         TracedFunction,
         compile_function,
         gradient,
+        gradients,
         to_numpy,
     )
 else:  # pragma: no cover - exercised only under other backends

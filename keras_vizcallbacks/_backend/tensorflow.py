@@ -47,3 +47,25 @@ def to_numpy(x: Any) -> np.ndarray:
     if isinstance(x, np.ndarray):
         return x
     return np.asarray(x.numpy() if hasattr(x, "numpy") else x)
+
+
+def gradients(fn: Callable[[Any], Any], x: Any) -> tuple[Any, Any, list[Any]]:
+    """Differentiate a per-example score under one tape that watches ``x``.
+
+    ``fn(x)`` returns ``(y, wrt, aux)``: ``y`` the scores (one per example),
+    ``wrt`` a list of tensors to differentiate against (``x`` itself, or
+    tensors computed from it such as a layer's output), ``aux`` anything to
+    pass through. Returns ``(y, aux, [d sum(y) / d w for w in wrt])`` with the
+    scores and gradients cast to float32 (under mixed precision the backward
+    pass runs in the layers' compute dtype; the results are float32). A tensor
+    that ``y`` does not depend on gets a zero gradient. Use inside a compiled
+    function.
+    """
+    x = tf.convert_to_tensor(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y, wrt, aux = fn(x)
+        y = tf.cast(y, tf.float32)
+        total = tf.reduce_sum(y)
+    grads = tape.gradient(total, list(wrt), unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    return y, aux, [tf.cast(g, tf.float32) for g in grads]
