@@ -131,6 +131,10 @@ def test_feature_map_grid_rows_and_nan():
     maps[0, ..., 0] = np.nan
     maps[1, ..., 1] = 7.0
     inputs = np.random.default_rng(1).random((3, 12, 12, 3)).astype(np.float32)
+    maps[2, ..., 2] = 0.0  # a dead ReLU channel
     img = feature_map_grid(maps, inputs, captions=["a", "b", "c"])
     assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3
-    assert np.all(img == render.MARKER, axis=-1).any()
+    assert np.all(img == render.MARKER, axis=-1).sum() == 36 * 25  # 6x6 map drawn at 5x
+    lut = render.lut("viridis")
+    assert np.all(img == lut[0], axis=-1).sum() >= 36 * 25  # dead channel: lowest colour
+    assert np.all(img == lut[128], axis=-1).sum() == 36 * 25  # constant 7.0: mid colour

@@ -132,8 +132,8 @@ class FeatureMaps(VizCallback):
             desc = (
                 f"**Outputs of {type(layer).__name__} `{path}`** (per sample {shape}) for {len(maps)} fixed "
                 f"samples, one row each: the input, then channels ({fmt_choice(ci, maps.shape[-1])}). Each tile is "
-                f"min-max normalized on its own ({self.cmap}: dark = low, bright = high; a constant tile is "
-                "mid-colour; magenta = NaN/Inf). Step = epoch."
+                f"min-max normalized on its own ({self.cmap}: dark = low, bright = high; an all-zero "
+                "(dead) channel is dark, another constant tile mid-colour; magenta = NaN/Inf). Step = epoch."
             )
             frames.append(Frame(f"{self.view}/{path}", image, desc))
         return frames

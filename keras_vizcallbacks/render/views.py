@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from keras_vizcallbacks.render.color import MARKER, heatmap, normalize, to_rgb
+from keras_vizcallbacks.render.color import MARKER, colorize, heatmap, normalize, to_rgb
 from keras_vizcallbacks.render.grid import grid_shape, hstack, scale_factor, tile, upscale, vstack
 from keras_vizcallbacks.render.text import caption
 
@@ -100,14 +100,18 @@ def feature_map_grid(
 
     ``maps`` is (N, h, w, C) (already restricted to the channels to show);
     each channel tile is normalized on its own (a constant tile is mid-colour,
-    NaN/Inf magenta).
+    an all-zero tile, e.g. a dead ReLU channel, is the lowest colour; NaN/Inf magenta).
     """
     m = maps_2d(maps)
     n, h, w, _c = m.shape
     f = max(1, round(tile_px / max(h, w, 1)))
     rows = []
     for i in range(n):
-        tiles = heatmap(np.moveaxis(m[i], -1, 0), cmap, per=1)  # (C, h, w, 3)
+        channels = np.moveaxis(m[i], -1, 0)  # (C, h, w)
+        scaled, invalid = normalize(channels, per=1)
+        dead = np.all(channels == 0, axis=(1, 2))  # a channel that is exactly zero everywhere (dead ReLU)
+        scaled[dead] = 0.0  # is drawn as "low", not as the mid-colour of other constant tiles
+        tiles = colorize(scaled, cmap, invalid)  # (C, h, w, 3)
         grid = tile(upscale(tiles, f), pad=1, pad_value=GRID_BG)
         parts = []
         if inputs is not None:
