@@ -6,7 +6,10 @@ A view is a subclass that implements two methods:
   configuration against the model (raise ``ValueError`` naming the fix), build
   probe models and compiled functions.
 * ``render(epoch)`` — at a scheduled epoch end: return :class:`Frame` objects
-  (tag, uint8 image, Markdown description).
+  (tag, uint8 image, Markdown description). A view may instead implement
+  ``compute(epoch)`` (everything that touches the model, on the training
+  thread) and ``draw(computed, epoch)`` (arrays -> frames, which may run on a
+  background thread with ``async_write=True``).
 
 The base class owns everything else: the schedule, the shared writer, and the
 error policy (configuration errors raise before the first batch; failures at
@@ -19,6 +22,7 @@ import dataclasses
 import logging
 import math
 import queue
+import re
 import statistics
 import threading
 import time
@@ -267,10 +271,12 @@ class VizCallback(keras.callbacks.Callback):
             self._abort()  # Keras skips on_train_end when fit raises: wait for queued images, release the writer
             raise exc
         key = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        if key in self._warned:
+        # Once per cause: the same error with other numbers in it (epoch, shapes, values) is not new.
+        cause = re.sub(r"\d+(\.\d+)?", "#", key)
+        if cause in self._warned:
             logger.debug("%s failed again at epoch %d: %s", type(self).__name__, epoch, key)
             return
-        self._warned.add(key)
+        self._warned.add(cause)
         message = (
             f"{type(self).__name__} could not render epoch {epoch} ({key}). Training goes on; "
             "later epochs will be tried again. Pass on_error='raise' to stop on this error."
