@@ -1,0 +1,182 @@
+"""The keras-vizcallbacks command and export.py, on logs a short fit writes; evolution=True."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+from util import image, read_run
+
+import keras_vizcallbacks as kv
+from keras_vizcallbacks import cli, export
+
+EPOCHS = 4
+TAGS = ["filters/conv2d", "filters/conv2d_1", "feature_maps/conv2d_1"]
+
+
+def _fit(log_dir: str, epochs: int = EPOCHS, initial_epoch: int = 0, model=None, **options):
+    data = kv.datasets.shapes(64, seed=3)
+    if model is None:
+        keras.utils.set_random_seed(0)
+        model = kv.models.reference_cnn(n_classes=4)
+    model.fit(
+        data.images,
+        data.labels,
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        batch_size=32,
+        verbose=0,
+        callbacks=[
+            kv.FilterGrid(log_dir, **options),
+            kv.FeatureMaps(log_dir, samples=data.images[:2], layers=["conv2d_1"], max_channels=8, **options),
+        ],
+    )
+    return model
+
+
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory) -> str:
+    log_dir = str(tmp_path_factory.mktemp("cli") / "logs")
+    _fit(log_dir, evolution=True)
+    return log_dir
+
+
+def _gif_frames(data: bytes) -> list[np.ndarray]:
+    frames = []
+    with Image.open(io.BytesIO(data)) as im:
+        for i in range(im.n_frames):
+            im.seek(i)
+            frames.append(np.asarray(im.convert("RGB")))
+    return frames
+
+
+def _closest_step(frame: np.ndarray, originals: list[np.ndarray]) -> int:
+    """Index of the original image the frame's picture (below its label strip) is closest to."""
+    h, w = originals[0].shape[:2]
+    body = frame[-h:, :w].astype(int)
+    return int(np.argmin([np.abs(body - o.astype(int)).mean() for o in originals]))
+
+
+def test_list_prints_runs_tags_and_steps(logs, capsys):
+    assert cli.main(["export", logs, "--list"]) == 0
+    out = capsys.readouterr().out
+    assert "run viz: 6 image tag(s)" in out
+    for tag in TAGS:
+        line = next(line for line in out.splitlines() if line.strip().startswith(tag + " "))
+        assert f"{EPOCHS} step(s): 0-{EPOCHS - 1}" in line
+    assert cli.main(["list", logs]) == 0
+    assert capsys.readouterr().out == out
+    assert export.list_runs(logs)["viz"]["filters/conv2d"] == list(range(EPOCHS))
+
+
+def test_export_gif_has_one_labelled_frame_per_step(logs, tmp_path, capsys):
+    out = str(tmp_path / "evo.gif")
+    assert cli.main(["export", logs, "--tag", "filters/conv2d_1", "--out", out]) == 0
+    assert "4 frame(s) (steps 0-3)" in capsys.readouterr().out
+    records = read_run(logs)["filters/conv2d_1"]
+    originals = [image(r) for r in records]
+    with open(out, "rb") as f:
+        data = f.read()
+    assert data[:6] == b"GIF89a"
+    frames = _gif_frames(data)
+    assert len(frames) == EPOCHS
+    h, w = originals[0].shape[:2]
+    for i, frame in enumerate(frames):
+        assert frame.shape[1] == w and frame.shape[0] > h  # the picture plus a label strip above it
+        assert _closest_step(frame, originals) == i  # frames in step order, each showing its own step
+        assert np.abs(frame[-h:].astype(int) - originals[i].astype(int)).mean() < 4  # 256-colour palette
+    strips = [f[: f.shape[0] - h] for f in frames]
+    assert all(not np.array_equal(strips[0], s) for s in strips[1:])  # a different label on every frame
+    with Image.open(out) as im:
+        assert im.info.get("loop") == 0
+
+
+def test_export_contact_sheet_tiles_every_step(logs, tmp_path):
+    out = str(tmp_path / "sheet.png")
+    info = export.export_tag(logs, "feature_maps/conv2d_1", out, columns=2)
+    assert info["frames"] == EPOCHS and info["steps"] == [0, 1, 2, 3]
+    records = read_run(logs)["feature_maps/conv2d_1"]
+    originals = [image(r) for r in records]
+    h, w = originals[0].shape[:2]
+    sheet = np.asarray(Image.open(out).convert("RGB"))
+    frame_h = (sheet.shape[0] - 3 * 6) // 2
+    assert sheet.shape == (2 * frame_h + 3 * 6, 2 * w + 3 * 6, 3)
+    for i in range(EPOCHS):
+        r, c = divmod(i, 2)
+        y0, x0 = 6 + r * (frame_h + 6), 6 + c * (w + 6)
+        np.testing.assert_array_equal(sheet[y0 + frame_h - h : y0 + frame_h, x0 : x0 + w], originals[i])
+
+
+def test_export_errors_name_the_fix(logs, tmp_path, capsys):
+    assert cli.main(["export", logs, "--tag", "filters/nope", "--out", str(tmp_path / "x.gif")]) == 2
+    err = capsys.readouterr().err
+    assert "No image tag 'filters/nope'" in err and "filters/conv2d_1" in err
+    assert cli.main(["export", logs, "--tag", "filters/conv2d", "--out", str(tmp_path / "x.jpg")]) == 2
+    assert ".gif" in capsys.readouterr().err
+    assert cli.main(["export", logs, "--tag", "filters/conv2d", "--run", "nope", "--out", str(tmp_path / "x.gif")]) == 2
+    assert "No run 'nope'" in capsys.readouterr().err
+    assert cli.main(["export", logs, "--tag", "filters/conv2d/evolution", "--out", str(tmp_path / "x.gif")]) == 2
+    assert "already holds an animation" in capsys.readouterr().err
+    assert cli.main(["export", logs]) == 2
+    assert not os.path.exists(tmp_path / "x.gif")
+
+
+def test_export_step_range(logs, tmp_path):
+    info = export.export_tag(logs, "filters/conv2d", str(tmp_path / "part.gif"), steps=(1, 2))
+    assert info["steps"] == [1, 2]
+    with open(tmp_path / "part.gif", "rb") as f:
+        assert len(_gif_frames(f.read())) == 2
+
+
+def test_tensorboard_command_keeps_every_step(logs, capsys):
+    assert cli.main(["tensorboard", logs, "--port", "6123", "--dry-run", "--reload_interval", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "--samples_per_plugin=images=100000" in out
+    assert "--host 127.0.0.1" in out and "--port 6123" in out and "--reload_interval 5" in out
+    assert "images=0" not in out
+
+
+def test_evolution_gif_written_at_train_end(logs):
+    run = read_run(logs)
+    for tag in TAGS:
+        evo = run[tag + "/evolution"]
+        assert [r.step for r in evo] == [EPOCHS - 1]  # once, at the last step
+        assert evo[0].encoded[:6] == b"GIF89a"
+        frames = _gif_frames(evo[0].encoded)
+        assert len(frames) == EPOCHS
+        originals = [image(r) for r in run[tag]]
+        assert [_closest_step(f, originals) for f in frames] == list(range(EPOCHS))
+        assert (evo[0].width, evo[0].height) == (frames[0].shape[1], frames[0].shape[0])
+    descriptions = kv.writers.read_descriptions(os.path.join(logs, "viz"))
+    assert "animated GIF" in descriptions["filters/conv2d/evolution"]
+
+
+def test_evolution_off_by_default_and_covers_resumed_fit_with_async_write(tmp_path):
+    plain = str(tmp_path / "plain")
+    _fit(plain, epochs=2)
+    assert not [t for t in read_run(plain) if t.endswith("/evolution")]
+
+    log_dir = str(tmp_path / "resumed")
+    model = _fit(log_dir, epochs=2)  # no evolution in the first fit
+    _fit(log_dir, epochs=4, initial_epoch=2, model=model, evolution=True, async_write=True)
+    run = read_run(log_dir)
+    evo = run["filters/conv2d/evolution"]
+    assert [r.step for r in evo] == [3]
+    frames = _gif_frames(evo[0].encoded)
+    assert len(frames) == 4  # steps 0-1 of the first fit, 2-3 of the resumed one
+    originals = [image(r) for r in run["filters/conv2d"]]
+    assert [_closest_step(f, originals) for f in frames] == [0, 1, 2, 3]
+
+
+def test_console_script_runs(logs):
+    exe = os.path.join(os.path.dirname(sys.executable), "keras-vizcallbacks")
+    argv = [exe] if os.path.exists(exe) else [sys.executable, "-m", "keras_vizcallbacks.cli"]
+    proc = subprocess.run([*argv, "list", logs], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "filters/conv2d_1" in proc.stdout and "0-3" in proc.stdout
