@@ -14,10 +14,14 @@ TensorBoard image summaries under ``<log_dir>/viz``::
 
 from keras_vizcallbacks import datasets, explain, layers, models, render, writers
 from keras_vizcallbacks.callbacks import FeatureMaps, FilterGrid, Frame, VizCallback, VizWarning
+from keras_vizcallbacks.callbacks.boundary import DecisionBoundary
+from keras_vizcallbacks.callbacks.confusion import ConfusionMatrix
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ConfusionMatrix",
+    "DecisionBoundary",
     "FeatureMaps",
     "FilterGrid",
     "Frame",

@@ -1,7 +1,9 @@
 """When and what: thin keras.callbacks.Callback subclasses, one per view."""
 
 from keras_vizcallbacks.callbacks.base import Frame, VizCallback, VizWarning
+from keras_vizcallbacks.callbacks.boundary import DecisionBoundary
+from keras_vizcallbacks.callbacks.confusion import ConfusionMatrix
 from keras_vizcallbacks.callbacks.feature_maps import FeatureMaps
 from keras_vizcallbacks.callbacks.filters import FilterGrid
 
-__all__ = ["FeatureMaps", "FilterGrid", "Frame", "VizCallback", "VizWarning"]
+__all__ = ["ConfusionMatrix", "DecisionBoundary", "FeatureMaps", "FilterGrid", "Frame", "VizCallback", "VizWarning"]

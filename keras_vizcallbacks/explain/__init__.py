@@ -8,6 +8,18 @@ Usable on their own in a notebook::
 """
 
 from keras_vizcallbacks.explain.activations import ActivationProbe, feature_maps
+from keras_vizcallbacks.explain.boundary import DecisionRegionExplainer, DecisionRegions, decision_regions
+from keras_vizcallbacks.explain.confusion import confusion_matrix, normalize_confusion
 from keras_vizcallbacks.explain.filters import conv_kernels, filters
 
-__all__ = ["ActivationProbe", "conv_kernels", "feature_maps", "filters"]
+__all__ = [
+    "ActivationProbe",
+    "DecisionRegionExplainer",
+    "DecisionRegions",
+    "confusion_matrix",
+    "conv_kernels",
+    "decision_regions",
+    "feature_maps",
+    "filters",
+    "normalize_confusion",
+]
