@@ -16,6 +16,8 @@ from keras_vizcallbacks import datasets, explain, layers, models, render, writer
 from keras_vizcallbacks.callbacks import FeatureMaps, FilterGrid, Frame, VizCallback, VizWarning
 from keras_vizcallbacks.callbacks.boundary import DecisionBoundary
 from keras_vizcallbacks.callbacks.confusion import ConfusionMatrix
+from keras_vizcallbacks.callbacks.gradcam import GradCAM
+from keras_vizcallbacks.callbacks.saliency import Saliency
 
 __version__ = "0.1.0"
 
@@ -25,6 +27,8 @@ __all__ = [
     "FeatureMaps",
     "FilterGrid",
     "Frame",
+    "GradCAM",
+    "Saliency",
     "VizCallback",
     "VizWarning",
     "__version__",

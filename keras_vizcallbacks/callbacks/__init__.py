@@ -5,5 +5,17 @@ from keras_vizcallbacks.callbacks.boundary import DecisionBoundary
 from keras_vizcallbacks.callbacks.confusion import ConfusionMatrix
 from keras_vizcallbacks.callbacks.feature_maps import FeatureMaps
 from keras_vizcallbacks.callbacks.filters import FilterGrid
+from keras_vizcallbacks.callbacks.gradcam import GradCAM
+from keras_vizcallbacks.callbacks.saliency import Saliency
 
-__all__ = ["ConfusionMatrix", "DecisionBoundary", "FeatureMaps", "FilterGrid", "Frame", "VizCallback", "VizWarning"]
+__all__ = [
+    "ConfusionMatrix",
+    "DecisionBoundary",
+    "FeatureMaps",
+    "FilterGrid",
+    "Frame",
+    "GradCAM",
+    "Saliency",
+    "VizCallback",
+    "VizWarning",
+]

@@ -1,0 +1,155 @@
+"""Saliency: which input pixels the target class's score is most sensitive to, per epoch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+
+from keras_vizcallbacks import render
+from keras_vizcallbacks.callbacks.base import Frame
+from keras_vizcallbacks.callbacks.gradcam import _AttributionView
+from keras_vizcallbacks.explain._targets import n_classes
+from keras_vizcallbacks.explain.saliency import REDUCTIONS, SaliencyExplainer, check_method
+from keras_vizcallbacks.explain.saliency import method_options as check_options
+from keras_vizcallbacks.render import overlay as ov
+
+
+class Saliency(_AttributionView):
+    """Input-gradient maps for fixed samples, tag ``saliency/<method>``.
+
+    Per sample: the input, the map alone (``cmap``), and the map overlaid on the
+    input (``alpha``), labelled with the true class, the predicted class and its
+    probability. Each map is scaled on its own from its minimum to its
+    ``percentile`` (values above are clipped, so a few extreme pixels do not
+    leave the rest black); signed maps (``reduce="sum"``) are centred on zero.
+    The compiled gradient functions are built once; SmoothGrad and Integrated
+    Gradients evaluate their copies in fixed-size batches (one trace).
+
+    Args:
+        log_dir: TensorBoard log directory.
+        samples: the inputs: an array, an ``(x, y)`` tuple, or a dataset.
+        labels: true classes; override ``y`` from ``samples``.
+        method: ``"vanilla"``, ``"smoothgrad"``, ``"integrated_gradients"`` or ``"gradient_x_input"``.
+        target: ``"predicted"`` (default), ``"true"`` (needs labels) or a class index.
+        class_names: one name per class, for the captions.
+        reduce: how channels become one map: ``"max_abs"`` (default), ``"mean_abs"``,
+            ``"l2"`` or ``"sum"`` (signed, drawn on a diverging colormap).
+        method_options: the method's options, e.g. ``{"n_samples": 25, "noise": 0.15}``
+            (SmoothGrad) or ``{"steps": 64, "baseline": 0.0}`` (Integrated Gradients).
+        percentile: the value drawn at full colour, per map (``None``: the maximum).
+        max_samples: at most this many samples.
+        image_input: the image input's name or index for multi-input models.
+        cmap: colormap (default ``"inferno"``, ``"RdBu_r"`` for ``reduce="sum"``); ``alpha``
+            the overlay's opacity.
+        **options: the options every view takes (``every_n_epochs``, ``run_name``,
+            ``on_error``, ...): see :class:`~keras_vizcallbacks.VizCallback`.
+    """
+
+    view = "saliency"
+
+    def __init__(
+        self,
+        log_dir: str,
+        samples: Any,
+        labels: Any = None,
+        method: str = "vanilla",
+        target: str | int = "predicted",
+        class_names: Sequence[str] | None = None,
+        *,
+        reduce: str = "max_abs",
+        method_options: dict[str, Any] | None = None,
+        percentile: float | None = 99.0,
+        max_samples: int = 8,
+        image_input: str | int | None = None,
+        cmap: str | None = None,
+        alpha: float = 0.6,
+        **options: Any,
+    ) -> None:
+        if reduce not in REDUCTIONS or reduce is None:
+            raise ValueError(f"reduce must be one of {[r for r in REDUCTIONS if r]}, got {reduce!r}.")
+        signed = reduce == "sum"
+        super().__init__(
+            log_dir,
+            samples,
+            labels,
+            target=target,
+            class_names=class_names,
+            max_samples=max_samples,
+            image_input=image_input,
+            cmap=cmap or ("RdBu_r" if signed else "inferno"),
+            alpha=alpha,
+            **options,
+        )
+        self.method = check_method(method)
+        self.method_options = check_options(method, dict(method_options or {}))
+        if percentile is not None and not 0 < float(percentile) <= 100:
+            raise ValueError(f"percentile must be in (0, 100] or None, got {percentile!r}.")
+        self.percentile = percentile
+        self.reduce = reduce
+        self.signed = signed
+        self.explainer: SaliencyExplainer | None = None
+
+    def prepare(self, model: keras.Model) -> None:
+        try:
+            self.explainer = SaliencyExplainer(model, self.method, image_input=self.image_input, **self.method_options)
+        except ValueError as e:
+            raise ValueError(f"Saliency: {e}") from None
+        self._load_samples(model)
+        x = self.explainer.prepare_inputs(self.x)
+        if self.explainer.n_classes is None:  # subclassed model: ask it once
+            out = model(x if len(x) > 1 else x[0], training=False)
+            self.explainer.n_classes = n_classes(tuple(np.shape(out)))
+        self._check_targets(self.explainer.n_classes)
+
+    def _display_images(self) -> np.ndarray:
+        x = self.explainer.prepare_inputs(self.x)[self.explainer.image_index]  # type: ignore[union-attr]
+        return render.to_rgb(np.asarray(x, dtype=np.float32), per=1)
+
+    def compute(self, epoch: int) -> dict[str, np.ndarray]:
+        assert self.explainer is not None
+        r = self.explainer.explain(self.x, self._class_index(), reduce=self.reduce)
+        out = {"maps": r.maps, "classes": r.classes, "probabilities": r.probabilities}
+        if r.delta is not None:
+            out["delta"] = r.delta
+        return out
+
+    def draw(self, computed: dict[str, np.ndarray], epoch: int) -> list[Frame]:
+        ex = self.explainer
+        assert ex is not None
+        images = self._display_images()
+        maps = computed["maps"]
+        kw = {"symmetric": self.signed, "percentile": self.percentile}
+        panels = [
+            images,
+            ov.attribution_image(maps, self.cmap, **kw),
+            ov.overlay(images, maps, self.cmap, self.alpha, **kw),
+        ]
+        captions, correct = self._captions(computed["classes"], computed["probabilities"])
+        grid = ov.sample_grid(panels, captions, correct=correct, panel_px=96)
+        pct = self.percentile
+        top_label = "max" if pct is None else f"p{pct:g}"
+        ends = ("-" + top_label, "+" + top_label) if self.signed else ("min", top_label)
+        bar = ov.colour_bar(grid.shape[1], self.cmap, (ends[0], f"{ends[1]}  (epoch {epoch})"))
+        image = np.concatenate([grid, bar], axis=0)
+        opts = ", ".join(f"{k}={v!r}" for k, v in self.method_options.items() if not isinstance(v, np.ndarray))
+        top = "its maximum" if pct is None else f"its {pct:g}th percentile (clipped above)"
+        if self.signed:
+            scale = "centred on zero, ±" + ("max |value|" if pct is None else f"the {pct:g}th percentile of |value|")
+        else:
+            scale = f"from its minimum to {top}"
+        desc = (
+            f"**{ex.title}** ({self.method}{', ' + opts if opts else ''}; channels reduced by `{self.reduce}`) "
+            f"for {len(maps)} fixed samples: the input, the map ({self.cmap}), the map overlaid (alpha "
+            f"{self.alpha:g}).\n\n"
+            f"- Target: {self._target_text()}; score = the class {ex.differentiates}"
+            f"{' (pre-' + ex.squash + ')' if ex.squash else ''}, differentiated w.r.t. the input pixels.\n"
+            f"- Normalization: each map on its own, {scale}.\n"
+        )
+        if "delta" in computed:
+            worst = float(np.max(np.abs(computed["delta"])))
+            desc += f"- Completeness gap |sum(attributions) - (F(x) - F(baseline))|: at most {worst:.3g}.\n"
+        desc += "- Caption: true class, predicted class and its probability (green = right, red = wrong). Step = epoch."
+        return [Frame(f"{self.view}/{self.method}", image, desc)]

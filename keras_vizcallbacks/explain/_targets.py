@@ -1,0 +1,128 @@
+"""Which class a gradient explains, and the score that is differentiated.
+
+Shared by the gradient methods (Grad-CAM family, saliency). The score is the
+target class's logit: the pre-softmax / pre-sigmoid value when the model ends
+in a squashing activation (taken by :func:`keras_vizcallbacks.layers.build_probe`
+with ``logits=True``, the user's model untouched). A model with one sigmoid
+output is a binary classifier: class 1 scores its logit, class 0 the negative.
+
+Targets travel as one int32 per image; ``-1`` means "the predicted class" and
+is resolved inside the compiled function from the same forward pass, so a
+changing prediction never retraces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+
+from keras_vizcallbacks import layers as L
+
+PREDICTED = -1
+
+
+def n_classes(logits_shape: Sequence[Any]) -> int:
+    """Classes of a classifier whose logits have ``logits_shape`` (one sigmoid unit = 2 classes)."""
+    k = logits_shape[-1]
+    if len(logits_shape) != 2 or k is None:
+        raise ValueError(
+            f"Gradient views explain a classifier whose output is (batch, classes); this model's "
+            f"output has shape {tuple(logits_shape)}."
+        )
+    return 2 if int(k) == 1 else int(k)
+
+
+def resolve(class_index: Any, n: int, classes: int) -> np.ndarray:
+    """``class_index`` (None, an int, or one int per image) -> int32 (n,), -1 = predicted.
+
+    Raises ValueError naming the number of classes when an index is out of range.
+    """
+    if class_index is None:
+        return np.full(n, PREDICTED, dtype=np.int32)
+    if isinstance(class_index, (bool, np.bool_)):
+        raise ValueError(f"class_index must be None, an int or one int per image, got {class_index!r}.")
+    arr = np.asarray(class_index)
+    if arr.ndim == 0:
+        arr = np.full(n, arr)
+    elif arr.ndim != 1 or len(arr) != n:
+        raise ValueError(f"class_index must be None, an int or one int per image ({n} images), got shape {arr.shape}.")
+    integral = np.issubdtype(arr.dtype, np.integer) or (
+        np.issubdtype(arr.dtype, np.floating) and bool(np.all(np.mod(arr, 1) == 0))
+    )
+    if arr.size and not integral:
+        raise ValueError(f"class_index must hold integers, got {arr.tolist()}.")
+    arr = arr.astype(np.int64)
+    bad = arr[(arr < 0) | (arr >= classes)]
+    if bad.size:
+        which = "one sigmoid output: classes 0 and 1" if classes == 2 else f"classes 0..{classes - 1}"
+        raise ValueError(f"class_index {int(bad[0])} is out of range: the model has {classes} classes ({which}).")
+    return arr.astype(np.int32)
+
+
+def score(logits: Any, target: Any) -> tuple[Any, Any]:
+    """Per-image score and the class it belongs to, as backend tensors.
+
+    ``logits`` (N, K) cast to float32; ``target`` int32 (N,), -1 = predicted.
+    Returns ``(score (N,), class (N,))``.
+    """
+    z = keras.ops.cast(logits, "float32")
+    target = keras.ops.cast(target, "int32")
+    if z.shape[-1] == 1:
+        z1 = z[:, 0]
+        predicted = keras.ops.cast(z1 > 0, "int32")
+        cls = keras.ops.where(target < 0, predicted, target)
+        return keras.ops.where(cls == 1, z1, -z1), cls
+    predicted = keras.ops.cast(keras.ops.argmax(z, axis=-1), "int32")
+    cls = keras.ops.where(target < 0, predicted, target)
+    picked = keras.ops.take_along_axis(z, keras.ops.expand_dims(cls, -1), axis=-1)
+    return picked[:, 0], cls
+
+
+def probabilities(logits: np.ndarray, squash: str | None) -> np.ndarray:
+    """Class probabilities (N, classes) from logits, in numpy (float64 for stability).
+
+    A softmax model's probabilities are the softmax of its logits; one sigmoid
+    unit gives ``[1 - p, p]``; several sigmoid units are independent; an
+    unsquashed output is read as logits (softmax).
+    """
+    z = np.asarray(logits, dtype=np.float64)
+    if z.shape[-1] == 1:
+        p = 1.0 / (1.0 + np.exp(-np.clip(z[:, 0], -500, 500)))
+        return np.stack([1.0 - p, p], axis=1)
+    if squash == "sigmoid":
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -500, 500)))
+    z = z - np.max(z, axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / np.sum(e, axis=-1, keepdims=True)
+
+
+def split_inputs(model: keras.Model, x: Any, image_input: str | int | None = None) -> tuple[int, list[Any]]:
+    """``(index of the image input, inputs as a list in the model's order)``.
+
+    ``x`` is an array (single-input model), a list/tuple, or a dict keyed by
+    input names. The image input is ``image_input`` (a name or an index), else
+    the first 4-D input.
+    """
+    inputs = model.inputs
+    if isinstance(image_input, int) and not isinstance(image_input, bool):
+        if not 0 <= image_input < len(inputs):
+            raise ValueError(f"image_input={image_input} but the model has {len(inputs)} input(s).")
+        idx = image_input
+    else:
+        idx = L.image_input_index(model, image_input)
+    if isinstance(x, dict):
+        names = [getattr(getattr(t, "_keras_history", [None])[0], "name", None) for t in inputs]
+        missing = [n for n in names if n not in x]
+        if missing:
+            raise ValueError(f"Inputs given by name {sorted(x)} lack the model's inputs {missing}.")
+        xs = [x[n] for n in names]
+    elif isinstance(x, (list, tuple)):
+        xs = list(x)
+    else:
+        xs = [x]
+    if len(xs) != len(inputs):
+        raise ValueError(f"The model takes {len(inputs)} input(s); got {len(xs)} array(s).")
+    return idx, xs

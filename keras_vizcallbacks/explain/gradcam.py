@@ -1,0 +1,432 @@
+"""The Grad-CAM family: class activation maps of a conv layer, weighted by gradients.
+
+A CAM method is one base computation plus one small function. The base runs
+the model once under a gradient tape and returns, for the chosen layer, its
+activations ``A`` (N, h, w, K) and the gradients ``G = d score / d A`` of the
+target class's logit; a method then turns ``(A, G)`` into a map (N, h, w):
+
+* ``gradcam``   (Selvaraju et al. 2017): channel weights = spatial mean of G;
+  map = ReLU(sum_k w_k A_k).
+* ``gradcam++`` (Chattopadhyay et al. 2018): channel weights = sum over cells
+  of ReLU(G) times alpha = G² / (2 G² + sum(A) G³) (the closed form that
+  assumes an exponential of the score).
+* ``hirescam``  (Draelos & Carin 2020): map = ReLU(sum_k G_k * A_k), the
+  element-wise product, no spatial averaging.
+* ``layercam``  (Jiang et al. 2021): map = ReLU(sum_k ReLU(G_k) * A_k).
+* ``scorecam``  (Wang et al. 2020): gradient free. Each channel, min-max
+  scaled and placed on the input, masks the image; the channel's weight is the
+  softmax over channels of the target logit for that masked image. Costs one
+  forward pass per channel and image (batched).
+
+Maps are placed on the input by receptive-field geometry: cell (r, c) is
+centred on input pixel ``offset + stride * (r, c)`` (see
+:func:`keras_vizcallbacks.layers.geometry`), and pixels between centres are
+interpolated bilinearly (clamped at the borders). A plain resize would shift
+the peak by several pixels on small inputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import keras
+import numpy as np
+
+from keras_vizcallbacks import _backend
+from keras_vizcallbacks import layers as L
+from keras_vizcallbacks.explain import _targets
+
+# --------------------------------------------------------------------------- methods
+# Each takes activations A and gradients G, float32 (N, h, w, K), and returns
+# the map before the final ReLU, (N, h, w).
+
+
+def _weighted(weights: np.ndarray, a: np.ndarray) -> np.ndarray:
+    return np.einsum("nk,nhwk->nhw", weights, a)
+
+
+def _gradcam(a: np.ndarray, g: np.ndarray) -> np.ndarray:
+    return _weighted(g.mean(axis=(1, 2)), a)
+
+
+def _gradcam_pp(a: np.ndarray, g: np.ndarray) -> np.ndarray:
+    g2 = g * g
+    g3 = g2 * g
+    sum_a = a.sum(axis=(1, 2), keepdims=True)
+    denom = 2.0 * g2 + sum_a * g3
+    safe = np.where(np.abs(denom) > 1e-12, denom, 1.0)
+    alpha = np.where((g != 0) & (np.abs(denom) > 1e-12), g2 / safe, 0.0)
+    weights = (np.maximum(g, 0.0) * alpha).sum(axis=(1, 2))
+    return _weighted(weights, a)
+
+
+def _hirescam(a: np.ndarray, g: np.ndarray) -> np.ndarray:
+    return (g * a).sum(axis=-1)
+
+
+def _layercam(a: np.ndarray, g: np.ndarray) -> np.ndarray:
+    return (np.maximum(g, 0.0) * a).sum(axis=-1)
+
+
+GRADIENT_METHODS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "gradcam": _gradcam,
+    "gradcam++": _gradcam_pp,
+    "hirescam": _hirescam,
+    "layercam": _layercam,
+}
+METHODS: tuple[str, ...] = (*GRADIENT_METHODS, "scorecam")
+
+METHOD_TITLES = {
+    "gradcam": "Grad-CAM",
+    "gradcam++": "Grad-CAM++",
+    "hirescam": "HiResCAM",
+    "layercam": "LayerCAM",
+    "scorecam": "Score-CAM",
+}
+
+
+def check_method(method: str) -> str:
+    if method not in METHODS:
+        raise ValueError(f"Unknown Grad-CAM method {method!r}; use one of {list(METHODS)}.")
+    return method
+
+
+# --------------------------------------------------------------------------- layer choice
+
+
+def _output_rank(layer: keras.layers.Layer) -> int | None:
+    try:
+        return len(layer.output.shape)
+    except Exception:
+        return None
+
+
+def _candidates(model: keras.Model) -> list[tuple[str, keras.layers.Layer]]:
+    """Layers with a 2-D spatial output (N, h, w, C), nested models searched."""
+    return [(p, layer) for p, layer in L.spatial_output_layers(model) if _output_rank(layer) == 4]
+
+
+def cam_layer(model: keras.Model) -> tuple[str, keras.layers.Layer]:
+    """The default Grad-CAM layer: the last layer with a 2-D spatial output that is
+    a conv layer or an elementwise layer after one (its activation, batch norm,
+    residual add); never a pooling layer. Nested models are searched."""
+    chosen = [(p, layer) for p, layer in _candidates(model) if isinstance(layer, L.CONV_TYPES + L.ELEMENTWISE_TYPES)]
+    if not chosen:
+        spatial = [p for p, _ in _candidates(model)]
+        raise ValueError(
+            f"Model {model.name!r} has no convolution layer with a 2-D spatial output to explain. "
+            f"Layers with spatial outputs: {spatial or 'none'}; pass layer=<name>."
+        )
+    return chosen[-1]
+
+
+def resolve_layer(model: keras.Model, layer: str | None) -> tuple[str, keras.layers.Layer]:
+    """``layer`` (a name, a nested path, or None for :func:`cam_layer`) -> ``(path, layer)``.
+
+    Raises ValueError naming the layers that can be used.
+    """
+    _require_graph(model)
+    if layer is None:
+        return cam_layer(model)
+    usable = [p for p, _ in _candidates(model)]
+    try:
+        path, found = L.find_layer(model, layer)
+    except ValueError as e:
+        raise ValueError(f"{e} Layers with a spatial output: {_short(usable)}.") from None
+    if path not in usable:
+        try:
+            shape = tuple(found.output.shape)
+        except Exception:
+            shape = "unknown"
+        raise ValueError(
+            f"Layer {path!r} ({type(found).__name__}, output shape {shape}) has no 2-D spatial output, "
+            f"so there is no map to draw. Layers with a spatial output (batch, height, width, channels): "
+            f"{_short(usable)}."
+        )
+    return path, found
+
+
+def _require_graph(model: keras.Model) -> None:
+    """ProbeError (a ValueError) for subclassed models, which have no layer graph to tap."""
+    try:
+        ok = bool(model.inputs) and bool(model.outputs)
+    except Exception:
+        ok = False
+    if not ok:
+        raise L.ProbeError(
+            f"Grad-CAM needs a Sequential or functional model to reach a layer's output; model "
+            f"{model.name!r} ({type(model).__name__}) has no symbolic graph (a subclassed or never-built "
+            "model). kv.Saliency works on any model."
+        )
+
+
+def _short(items: list[str], limit: int = 30) -> str:
+    shown = ", ".join(items[-limit:])
+    return ("…, " if len(items) > limit else "") + shown if items else "none"
+
+
+# --------------------------------------------------------------------------- placement
+
+
+def _interp_matrix(centres: np.ndarray, n_out: int) -> np.ndarray:
+    """(n_out, n_cells): bilinear weights of each output pixel on the cells whose
+    centres are at ``centres`` (increasing), constant beyond the first/last centre."""
+    n = len(centres)
+    out = np.zeros((n_out, n), dtype=np.float64)
+    if n == 1:
+        out[:, 0] = 1.0
+        return out
+    t = np.interp(np.arange(n_out, dtype=np.float64), centres, np.arange(n, dtype=np.float64))
+    i0 = np.clip(np.floor(t).astype(np.intp), 0, n - 2)
+    frac = t - i0
+    rows = np.arange(n_out)
+    out[rows, i0] = 1.0 - frac
+    out[rows, i0 + 1] += frac
+    return out
+
+
+def place_on_input(maps: np.ndarray, geometry: L.Geometry, size: tuple[int, int]) -> np.ndarray:
+    """Upsample layer maps (N, h, w) to the input size (H, W) by receptive-field geometry.
+
+    Cell (r, c) lands on input pixel ``geometry.offset + geometry.stride * (r, c)``;
+    pixels between cell centres are interpolated bilinearly, pixels beyond the
+    outermost centres take the border cell's value.
+    """
+    maps = np.asarray(maps, dtype=np.float64)
+    cy, cx = geometry.centres(maps.shape[1:3])
+    wy = _interp_matrix(cy, int(size[0]))
+    wx = _interp_matrix(cx, int(size[1]))
+    return np.einsum("Hh,nhw,Ww->nHW", wy, maps, wx).astype(np.float32)
+
+
+def normalize_maps(maps: np.ndarray) -> np.ndarray:
+    """Min-max scale each map to [0, 1]; a constant (or empty) map becomes zeros. NaN-safe."""
+    m = np.nan_to_num(np.asarray(maps, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    axes = tuple(range(1, m.ndim))
+    lo = m.min(axis=axes, keepdims=True)
+    span = m.max(axis=axes, keepdims=True) - lo
+    out = np.where(span > 0, (m - lo) / np.where(span > 0, span, 1.0), 0.0)
+    return out.astype(np.float32)
+
+
+# --------------------------------------------------------------------------- explainer
+
+
+@dataclasses.dataclass
+class CAMResult:
+    """What one call of :class:`GradCAMExplainer` returns (numpy, float32 maps)."""
+
+    maps: np.ndarray  # (N, H, W) placed on the input (or raw, with upsample=False)
+    raw: np.ndarray  # (N, h, w) at the layer's resolution, ReLU applied, not normalized
+    classes: np.ndarray  # int (N,): the class each map explains
+    logits: np.ndarray  # (N, K)
+    probabilities: np.ndarray  # (N, classes)
+
+
+class GradCAMExplainer:
+    """Grad-CAM (or a sibling method) for one model, layer and method, built once.
+
+    The probe model (layer output + logits, nested models and a final softmax
+    handled without touching the user's model) and the compiled gradient
+    function are built in the constructor; every call reuses them, so a fixed
+    sample batch is traced once (``self.fn.traces``).
+
+    Args:
+        model: a Sequential or functional Keras model ending in a classifier.
+        layer: layer name or nested path (``"resnet50/conv5_block3_out"``);
+            ``None`` for :func:`cam_layer`.
+        method: one of :data:`METHODS`.
+        image_input: for multi-input models, the image input's name or index
+            (default: the first 4-D input). The other inputs are held fixed.
+        batch_size: Score-CAM's masked images are evaluated in batches of this size.
+    """
+
+    def __init__(
+        self,
+        model: keras.Model,
+        layer: str | None = None,
+        method: str = "gradcam",
+        *,
+        image_input: str | int | None = None,
+        batch_size: int = 64,
+    ) -> None:
+        self.model = model
+        self.method = check_method(method)
+        self.path, self.layer = resolve_layer(model, layer)
+        self.image_index, _ = _targets.split_inputs(model, [None] * len(model.inputs), image_input)
+        self.input_shape = tuple(model.inputs[self.image_index].shape)
+        if len(self.input_shape) != 4:
+            raise ValueError(
+                f"Grad-CAM places maps on a 2-D image input (batch, height, width, channels); input "
+                f"{self.image_index} of model {model.name!r} has shape {self.input_shape}."
+            )
+        self.channels_first = getattr(self.layer, "data_format", "channels_last") == "channels_first"
+        self.geometry = L.geometry(model, self.path)
+        self.probe = L.build_probe(model, [self.path], logits=True)
+        self.squash = L.final_squashing(model)
+        logits_shape = tuple(self.probe.model.outputs[-1].shape)
+        self.n_classes = _targets.n_classes(logits_shape)
+        self.batch_size = int(batch_size)
+        self._multi = len(model.inputs) > 1
+        probe_model = self.probe.model
+        idx = self.image_index
+
+        def run(xs: list[Any], image: Any) -> Any:
+            inputs = list(xs)
+            inputs[idx] = image
+            return probe_model(inputs if self._multi else inputs[0], training=False)
+
+        def with_gradients(xs: list[Any], target: Any) -> Any:
+            def fn(image: Any) -> Any:
+                a, logits = run(xs, image)
+                s, cls = _targets.score(logits, target)
+                return s, [a], (a, logits, cls)
+
+            _, (a, logits, cls), (g,) = _backend.gradients(fn, xs[idx])
+            return keras.ops.cast(a, "float32"), g, keras.ops.cast(logits, "float32"), cls
+
+        def forward(xs: list[Any], target: Any) -> Any:
+            a, logits = run(xs, xs[idx])
+            _, cls = _targets.score(logits, target)
+            return keras.ops.cast(a, "float32"), keras.ops.cast(logits, "float32"), cls
+
+        def masked_scores(xs: list[Any], target: Any) -> Any:
+            _, logits = run(xs, xs[idx])
+            s, _ = _targets.score(logits, target)
+            return s
+
+        if method == "scorecam":
+            self.fn = _backend.compile_function(forward, name="scorecam_forward")
+            self.score_fn = _backend.compile_function(masked_scores, name="scorecam_scores")
+        else:
+            self.fn = _backend.compile_function(with_gradients, name=f"{method}_gradients")
+            self.score_fn = None
+
+    # ------------------------------------------------------------------ public
+    @property
+    def title(self) -> str:
+        return METHOD_TITLES[self.method]
+
+    def prepare_inputs(self, x: Any) -> list[np.ndarray]:
+        """Inputs as a list of numpy arrays in the model's order, the image as float32."""
+        _, xs = _targets.split_inputs(self.model, x, self.image_index)
+        xs = [np.asarray(_backend.to_numpy(v)) for v in xs]
+        img = xs[self.image_index]
+        if not np.issubdtype(img.dtype, np.floating) or img.dtype == np.float64:
+            xs[self.image_index] = img.astype(np.float32)
+        return xs
+
+    def explain(self, x: Any, class_index: Any = None, *, upsample: bool = True, normalize: bool = True) -> CAMResult:
+        """Maps for a batch ``x`` (array, or list/dict for multi-input models).
+
+        ``class_index``: None (each image's predicted class), an int, or one int per image.
+        """
+        xs = self.prepare_inputs(x)
+        n = len(xs[self.image_index])
+        target = _targets.resolve(class_index, n, self.n_classes)
+        if self.method == "scorecam":
+            a, logits, cls = self.fn(xs, target)
+            a = self._channels_last(_backend.to_numpy(a))
+            cls = _backend.to_numpy(cls).astype(np.int32)
+            pre = self._scorecam(xs, a, cls)
+        else:
+            a, g, logits, cls = self.fn(xs, target)
+            a = self._channels_last(_backend.to_numpy(a)).astype(np.float32)
+            g = self._channels_last(_backend.to_numpy(g)).astype(np.float32)
+            cls = _backend.to_numpy(cls).astype(np.int32)
+            pre = GRADIENT_METHODS[self.method](a, g)
+        raw = np.maximum(np.nan_to_num(pre, nan=0.0, posinf=0.0, neginf=0.0), 0.0).astype(np.float32)
+        maps = place_on_input(raw, self.geometry, self.input_shape[1:3]) if upsample else raw
+        if normalize:
+            maps = normalize_maps(maps)
+        logits = _backend.to_numpy(logits).astype(np.float32)
+        probs = _targets.probabilities(logits, self.squash).astype(np.float32)
+        return CAMResult(maps.astype(np.float32), raw, cls, logits, probs)
+
+    def __call__(self, x: Any, class_index: Any = None, **kwargs: Any) -> np.ndarray:
+        return self.explain(x, class_index, **kwargs).maps
+
+    # ------------------------------------------------------------------ helpers
+    def _channels_last(self, a: np.ndarray) -> np.ndarray:
+        return np.moveaxis(a, 1, -1) if self.channels_first else a
+
+    def _scorecam(self, xs: list[np.ndarray], a: np.ndarray, cls: np.ndarray) -> np.ndarray:
+        n, h, w, k = a.shape
+        size = self.input_shape[1:3]
+        out = np.zeros((n, h, w), dtype=np.float64)
+        bs = self.batch_size
+        for i in range(n):
+            channels = np.moveaxis(a[i], -1, 0)  # (K, h, w)
+            masks = normalize_maps(place_on_input(channels, self.geometry, size))  # (K, H, W)
+            scores = np.empty(k, dtype=np.float64)
+            for start in range(0, k, bs):
+                stop = min(start + bs, k)
+                m = np.zeros((bs, *size), dtype=np.float32)  # fixed batch: one trace
+                m[: stop - start] = masks[start:stop]
+                batch = [np.repeat(v[i : i + 1], bs, axis=0) for v in xs]
+                batch[self.image_index] = (batch[self.image_index] * m[..., None]).astype(np.float32)
+                target = np.full(bs, cls[i], dtype=np.int32)
+                s = _backend.to_numpy(self.score_fn(batch, target))
+                scores[start:stop] = s[: stop - start]
+            z = np.exp(scores - scores.max())
+            weights = z / z.sum()
+            out[i] = np.einsum("k,hwk->hw", weights, a[i])
+        return out.astype(np.float32)
+
+
+# --------------------------------------------------------------------------- function API
+
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def explainer(
+    model: keras.Model, layer: str | None = None, method: str = "gradcam", image_input: str | int | None = None
+) -> GradCAMExplainer:
+    """A :class:`GradCAMExplainer` for ``(model, layer, method)``, cached per model."""
+    key = (layer, method, image_input)
+    try:
+        per_model = _CACHE.setdefault(model, {})
+    except TypeError:  # not weak-referenceable
+        return GradCAMExplainer(model, layer, method, image_input=image_input)
+    if key not in per_model:
+        per_model[key] = GradCAMExplainer(model, layer, method, image_input=image_input)
+    return per_model[key]
+
+
+def grad_cam(
+    model: keras.Model,
+    images: Any,
+    *,
+    layer: str | None = None,
+    class_index: Any = None,
+    method: str = "gradcam",
+    upsample: bool = True,
+    normalize: bool = True,
+    image_input: str | int | None = None,
+) -> np.ndarray:
+    """Class activation maps for ``images``: float32 (N, H, W), or (N, h, w) with ``upsample=False``.
+
+    Args:
+        model: a Sequential or functional classifier (nested base models allowed).
+        images: a batch (N, H, W, C); for multi-input models a list or dict of
+            arrays (the other inputs are held fixed).
+        layer: layer name or nested path; ``None`` picks the last conv layer (or its
+            activation) with a spatial output, searching nested models.
+        class_index: None (each image's predicted class), an int, or one int per image.
+        method: ``"gradcam"``, ``"gradcam++"``, ``"hirescam"``, ``"layercam"`` or ``"scorecam"``.
+        upsample: place the map on the input by receptive-field geometry (else the
+            layer's resolution).
+        normalize: scale each map to [0, 1] (a constant map becomes zeros); with
+            ``normalize=False`` the values are the method's own (ReLU applied).
+        image_input: the image input's name or index for multi-input models.
+
+    The score is the target class's logit (pre-softmax), for a single sigmoid
+    output the logit for class 1 and its negative for class 0. The explainer
+    (probe model and compiled function) is built once per (model, layer,
+    method) and cached while the model lives.
+    """
+    ex = explainer(model, layer, method, image_input)
+    return ex.explain(images, class_index, upsample=upsample, normalize=normalize).maps

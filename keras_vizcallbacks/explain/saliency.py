@@ -1,0 +1,356 @@
+"""Saliency maps: gradients of a class score with respect to the input pixels.
+
+Methods (all differentiate the target class's logit, pre-softmax):
+
+* ``vanilla`` (Simonyan et al. 2014): ``d score / d x``.
+* ``gradient_x_input``: ``x * d score / d x``.
+* ``smoothgrad`` (Smilkov et al. 2017): the mean gradient over ``n_samples``
+  noisy copies ``x + N(0, sigma²)``, ``sigma = noise * (max(x) - min(x))`` per
+  image. The noise is drawn from ``seed``, so every epoch sees the same noise.
+* ``integrated_gradients`` (Sundararajan et al. 2017):
+  ``(x - baseline) * mean gradient along the straight path baseline -> x``,
+  trapezoidal rule over ``steps`` intervals (``steps + 1`` gradient
+  evaluations). Completeness: the attributions sum to
+  ``score(x) - score(baseline)`` up to the integration error, which
+  :class:`SaliencyResult` reports as ``delta``.
+
+The copies of SmoothGrad and Integrated Gradients are evaluated in fixed-size
+batches (the last one padded) so one compiled function, traced once, serves
+every call.
+
+``reduce`` turns the per-channel attribution (N, H, W, C) into one map per
+image: ``"max_abs"`` (default, the original saliency map), ``"mean_abs"``,
+``"sum"`` (signed; e.g. Integrated Gradients' per-pixel share of the score),
+``"l2"``, or ``None`` for the raw (N, H, W, C) array.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import weakref
+from typing import Any
+
+import keras
+import numpy as np
+
+from keras_vizcallbacks import _backend
+from keras_vizcallbacks import layers as L
+from keras_vizcallbacks.explain import _targets
+
+METHODS: tuple[str, ...] = ("vanilla", "smoothgrad", "integrated_gradients", "gradient_x_input")
+METHOD_TITLES = {
+    "vanilla": "Vanilla gradient",
+    "smoothgrad": "SmoothGrad",
+    "integrated_gradients": "Integrated Gradients",
+    "gradient_x_input": "Gradient × input",
+}
+REDUCTIONS: tuple[str | None, ...] = ("max_abs", "mean_abs", "sum", "l2", None)
+
+_OPTIONS: dict[str, dict[str, Any]] = {
+    "vanilla": {},
+    "gradient_x_input": {},
+    "smoothgrad": {"n_samples": 25, "noise": 0.15, "seed": 0},
+    "integrated_gradients": {"baseline": 0.0, "steps": 64},
+}
+
+
+def check_method(method: str) -> str:
+    if method not in METHODS:
+        raise ValueError(f"Unknown saliency method {method!r}; use one of {list(METHODS)}.")
+    return method
+
+
+def method_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The method's options with defaults filled in; ValueError for unknown or invalid ones."""
+    defaults = _OPTIONS[check_method(method)]
+    unknown = sorted(set(options) - set(defaults))
+    if unknown:
+        allowed = sorted(defaults) or "none"
+        raise ValueError(f"Unknown option(s) {unknown} for saliency method {method!r}; its options: {allowed}.")
+    opts = {**defaults, **options}
+    if method == "smoothgrad":
+        if not isinstance(opts["n_samples"], (int, np.integer)) or opts["n_samples"] < 1:
+            raise ValueError(f"n_samples must be an integer >= 1, got {opts['n_samples']!r}.")
+        if not np.isfinite(opts["noise"]) or opts["noise"] < 0:
+            raise ValueError(f"noise must be a fraction of the input range >= 0, got {opts['noise']!r}.")
+    if method == "integrated_gradients" and (not isinstance(opts["steps"], (int, np.integer)) or opts["steps"] < 1):
+        raise ValueError(f"steps must be an integer >= 1, got {opts['steps']!r}.")
+    return opts
+
+
+def reduce_channels(attributions: np.ndarray, reduce: str | None) -> np.ndarray:
+    """(N, H, W, C) -> (N, H, W) by ``reduce`` (see the module docstring); ``None`` keeps it."""
+    a = np.asarray(attributions, dtype=np.float32)
+    if reduce is None:
+        return a
+    if reduce == "max_abs":
+        return np.abs(a).max(axis=-1)
+    if reduce == "mean_abs":
+        return np.abs(a).mean(axis=-1)
+    if reduce == "sum":
+        return a.sum(axis=-1)
+    if reduce == "l2":
+        return np.sqrt(np.square(a).sum(axis=-1))
+    raise ValueError(f"Unknown reduce {reduce!r}; use one of {list(REDUCTIONS)}.")
+
+
+@dataclasses.dataclass
+class SaliencyResult:
+    """What one call of :class:`SaliencyExplainer` returns (numpy)."""
+
+    maps: np.ndarray  # (N, H, W) reduced, or (N, H, W, C) with reduce=None
+    attributions: np.ndarray  # (N, H, W, C) float32, per channel
+    classes: np.ndarray  # int (N,): the class each map explains
+    logits: np.ndarray  # (N, K) of the images themselves
+    probabilities: np.ndarray  # (N, classes)
+    delta: np.ndarray | None = None  # IG: sum(attributions) - (score(x) - score(baseline)), per image
+
+
+class SaliencyExplainer:
+    """Input-gradient attributions for one model and method, built once.
+
+    The logits model (pre-softmax, the user's model untouched) and the compiled
+    gradient function are built in the constructor; every call reuses them
+    (``self.fn.traces`` counts traces).
+
+    Args:
+        model: a Keras classifier. Sequential and functional models are
+            differentiated at their logits; a subclassed model at its output.
+        method: one of :data:`METHODS`.
+        image_input: for multi-input models, the image input's name or index
+            (default: the first 4-D input); the other inputs are held fixed.
+        batch_size: noisy / interpolated copies per gradient call.
+        **options: the method's options: SmoothGrad ``n_samples`` (25), ``noise``
+            (0.15 of each image's value range), ``seed`` (0); Integrated
+            Gradients ``baseline`` (0.0: a number, or an array broadcastable to
+            the images) and ``steps`` (64).
+    """
+
+    def __init__(
+        self,
+        model: keras.Model,
+        method: str = "vanilla",
+        *,
+        image_input: str | int | None = None,
+        batch_size: int = 64,
+        **options: Any,
+    ) -> None:
+        self.model = model
+        self.method = check_method(method)
+        self.options = method_options(method, options)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size!r}.")
+        self.batch_size = int(batch_size)
+        n_in = len(model.inputs) if _has_graph(model) else 1
+        self._multi = n_in > 1
+        self.image_index = _targets.split_inputs(model, [None] * n_in, image_input)[0] if _has_graph(model) else 0
+        if _has_graph(model):
+            probe = L.build_probe(model, [], logits=True)
+            net = probe.model
+            self.squash = L.final_squashing(model)
+            self.differentiates = "logits" if self.squash else "output"
+            self.n_classes = _targets.n_classes(tuple(net.outputs[-1].shape))
+        else:  # subclassed: no graph to take the logits from
+            net = model
+            self.squash = None
+            self.differentiates = "output"
+            self.n_classes = None
+        idx = self.image_index
+
+        def logits_of(xs: list[Any], image: Any) -> Any:
+            inputs = list(xs)
+            inputs[idx] = image
+            out = net(inputs if self._multi else inputs[0], training=False)
+            if isinstance(out, (list, tuple)):
+                out = out[-1] if net is not model else out[0]
+            return out
+
+        def with_gradients(xs: list[Any], target: Any) -> Any:
+            def fn(image: Any) -> Any:
+                logits = logits_of(xs, image)
+                s, cls = _targets.score(logits, target)
+                return s, [image], (logits, cls)
+
+            s, (logits, cls), (g,) = _backend.gradients(fn, xs[idx])
+            return s, g, keras.ops.cast(logits, "float32"), cls
+
+        # One function for the images themselves, one for batches of copies: each is
+        # called with one shape only, so each traces once.
+        self.fn = _backend.compile_function(with_gradients, name=f"{method}_gradients")
+        self.copies_fn = _backend.compile_function(with_gradients, name=f"{method}_copies")
+
+    @property
+    def title(self) -> str:
+        return METHOD_TITLES[self.method]
+
+    # ------------------------------------------------------------------ public
+    def prepare_inputs(self, x: Any) -> list[np.ndarray]:
+        if _has_graph(self.model):
+            _, xs = _targets.split_inputs(self.model, x, self.image_index)
+        else:
+            xs = list(x) if isinstance(x, (list, tuple)) else [x]
+        xs = [np.asarray(_backend.to_numpy(v)) for v in xs]
+        img = xs[self.image_index]
+        if img.dtype != np.float32:
+            xs[self.image_index] = img.astype(np.float32)
+        return xs
+
+    def explain(self, x: Any, class_index: Any = None, *, reduce: str | None = "max_abs") -> SaliencyResult:
+        """Attributions for a batch ``x``; ``class_index`` None (predicted), an int, or one per image."""
+        if reduce not in REDUCTIONS:
+            raise ValueError(f"Unknown reduce {reduce!r}; use one of {list(REDUCTIONS)}.")
+        xs = self.prepare_inputs(x)
+        img = xs[self.image_index]
+        n = len(img)
+        if self.n_classes is None:  # subclassed: learn the output size from one call
+            self.n_classes = _targets.n_classes(tuple(np.shape(self.model(xs if self._multi else xs[0]))))
+        target = _targets.resolve(class_index, n, self.n_classes)
+        # The images themselves: scores, gradients, logits and the resolved classes.
+        s, g, logits, cls = (_backend.to_numpy(v) for v in self.fn(xs, target))
+        cls = cls.astype(np.int32)
+        delta = None
+        if self.method == "vanilla":
+            attr = g
+        elif self.method == "gradient_x_input":
+            attr = g * img
+        elif self.method == "smoothgrad":
+            attr = self._smoothgrad(xs, cls)
+        else:
+            attr, baseline_scores = self._integrated_gradients(xs, cls)
+            delta = attr.reshape(n, -1).sum(axis=1, dtype=np.float64) - (s.astype(np.float64) - baseline_scores)
+        attr = np.nan_to_num(attr.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+        logits = logits.astype(np.float32)
+        probs = _targets.probabilities(logits, self.squash).astype(np.float32)
+        return SaliencyResult(reduce_channels(attr, reduce), attr, cls, logits, probs, delta)
+
+    def __call__(self, x: Any, class_index: Any = None, **kwargs: Any) -> np.ndarray:
+        return self.explain(x, class_index, **kwargs).maps
+
+    # ------------------------------------------------------------------ batched copies
+    def _run_copies(
+        self, xs: list[np.ndarray], owners: np.ndarray, make: Any, cls: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Gradients and scores of copies ``make(start, stop)`` of images ``owners``.
+
+        Copies are evaluated ``batch_size`` at a time; the last batch is padded,
+        so every call has the same shape (one trace). A single batch smaller
+        than ``batch_size`` is evaluated at its own size.
+        """
+        total = len(owners)
+        bs = total if total <= self.batch_size else self.batch_size
+        img = xs[self.image_index]
+        grads = np.empty((total, *img.shape[1:]), dtype=np.float32)
+        scores = np.empty(total, dtype=np.float64)
+        for start in range(0, total, bs):
+            stop = min(start + bs, total)
+            own = owners[start:stop]
+            copies = make(start, stop)
+            pad = bs - (stop - start)
+            if pad:
+                own = np.concatenate([own, np.full(pad, own[-1])])
+                copies = np.concatenate([copies, np.repeat(copies[-1:], pad, axis=0)])
+            batch = [v[own] for v in xs]
+            batch[self.image_index] = copies.astype(np.float32)
+            s, g, _, _ = self.copies_fn(batch, cls[own].astype(np.int32))
+            grads[start:stop] = _backend.to_numpy(g)[: stop - start]
+            scores[start:stop] = _backend.to_numpy(s)[: stop - start]
+        return grads, scores
+
+    def _smoothgrad(self, xs: list[np.ndarray], cls: np.ndarray) -> np.ndarray:
+        img = xs[self.image_index]
+        n, k = len(img), int(self.options["n_samples"])
+        flat = img.reshape(n, -1)
+        sigma = float(self.options["noise"]) * (flat.max(axis=1) - flat.min(axis=1))  # (n,)
+        rng = np.random.default_rng(self.options["seed"])
+        noise = rng.standard_normal((n * k, *img.shape[1:]), dtype=np.float32)
+        owners = np.repeat(np.arange(n), k)
+
+        def make(start: int, stop: int) -> np.ndarray:
+            own = owners[start:stop]
+            shape = (-1,) + (1,) * (img.ndim - 1)
+            return img[own] + noise[start:stop] * sigma[own].reshape(shape).astype(np.float32)
+
+        grads, _ = self._run_copies(xs, owners, make, cls)
+        return grads.reshape(n, k, *img.shape[1:]).mean(axis=1)
+
+    def _integrated_gradients(self, xs: list[np.ndarray], cls: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        img = xs[self.image_index]
+        n, m = len(img), int(self.options["steps"])
+        try:
+            baseline = np.broadcast_to(np.asarray(self.options["baseline"], dtype=np.float32), img.shape)
+        except ValueError:
+            raise ValueError(
+                f"baseline of shape {np.shape(self.options['baseline'])} does not broadcast to the images "
+                f"{img.shape}; pass a number, one image {img.shape[1:]} or one baseline per image."
+            ) from None
+        alphas = np.linspace(0.0, 1.0, m + 1, dtype=np.float64)
+        weights = np.full(m + 1, 1.0 / m)
+        weights[[0, -1]] = 0.5 / m  # trapezoidal rule
+        owners = np.repeat(np.arange(n), m + 1)
+        step_of = np.tile(np.arange(m + 1), n)
+        diff = img - baseline
+
+        def make(start: int, stop: int) -> np.ndarray:
+            own, a = owners[start:stop], alphas[step_of[start:stop]].astype(np.float32)
+            return baseline[own] + a.reshape((-1,) + (1,) * (img.ndim - 1)) * diff[own]
+
+        grads, scores = self._run_copies(xs, owners, make, cls)
+        grads = grads.reshape(n, m + 1, *img.shape[1:])
+        avg = np.tensordot(weights.astype(np.float32), grads, axes=([0], [1]))  # (n, ...)
+        baseline_scores = scores.reshape(n, m + 1)[:, 0]
+        return (diff * avg).astype(np.float32), baseline_scores
+
+
+def _has_graph(model: keras.Model) -> bool:
+    try:
+        return bool(model.inputs) and bool(model.outputs)
+    except Exception:
+        return False
+
+
+# --------------------------------------------------------------------------- function API
+
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def explainer(
+    model: keras.Model, method: str = "vanilla", image_input: str | int | None = None, **options: Any
+) -> SaliencyExplainer:
+    """A :class:`SaliencyExplainer`, cached per model for hashable options."""
+    try:
+        key = (method, image_input, tuple(sorted(options.items())))
+        hash(key)
+        per_model = _CACHE.setdefault(model, {})
+    except TypeError:  # an array baseline, or a model that cannot be weakly referenced
+        return SaliencyExplainer(model, method, image_input=image_input, **options)
+    if key not in per_model:
+        per_model[key] = SaliencyExplainer(model, method, image_input=image_input, **options)
+    return per_model[key]
+
+
+def saliency(
+    model: keras.Model,
+    images: Any,
+    *,
+    class_index: Any = None,
+    method: str = "vanilla",
+    reduce: str | None = "max_abs",
+    image_input: str | int | None = None,
+    **method_options: Any,
+) -> np.ndarray:
+    """Saliency maps for ``images``: float32 (N, H, W), or (N, H, W, C) with ``reduce=None``.
+
+    Args:
+        model: a Keras classifier.
+        images: a batch (N, H, W, C); for multi-input models a list or dict of arrays.
+        class_index: None (each image's predicted class), an int, or one int per image.
+        method: ``"vanilla"``, ``"smoothgrad"``, ``"integrated_gradients"`` or ``"gradient_x_input"``.
+        reduce: ``"max_abs"``, ``"mean_abs"``, ``"sum"``, ``"l2"`` or ``None`` (raw per channel).
+        image_input: the image input's name or index for multi-input models.
+        **method_options: SmoothGrad ``n_samples``, ``noise``, ``seed``; Integrated
+            Gradients ``baseline``, ``steps``; any method ``batch_size``.
+
+    Maps are not normalized: the values are gradients (or attributions) of the
+    target class's logit.
+    """
+    return explainer(model, method, image_input, **method_options).explain(images, class_index, reduce=reduce).maps

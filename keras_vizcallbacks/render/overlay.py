@@ -1,0 +1,181 @@
+"""Heatmaps over images: attribution maps (Grad-CAM, saliency) drawn on their inputs.
+
+Arrays in, uint8 RGB out. A map is normalized per image (float64, so huge
+values never wrap around in uint8), mapped through a matplotlib colormap's
+lookup table and alpha-blended onto the input. Samples are laid out as cells
+(the input, then the map panels side by side, a caption above), upscaled by an
+integer factor before the text is drawn, so the labels stay readable in a
+TensorBoard card about 320 px wide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from keras_vizcallbacks.render.color import colorize, to_rgb
+from keras_vizcallbacks.render.grid import upscale, vstack
+from keras_vizcallbacks.render.text import font, text_size
+
+BG = (32, 32, 32)
+TEXT = (235, 235, 235)
+GOOD = (140, 220, 140)  # caption of a correctly classified sample
+BAD = (255, 140, 120)  # caption of a misclassified sample
+
+
+def scale_maps(
+    maps: np.ndarray, *, symmetric: bool = False, percentile: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each map (N, H, W) scaled to [0, 1] on its own; returns ``(scaled, invalid)``.
+
+    Non-negative scaling maps each image's minimum to 0 and its maximum (or its
+    ``percentile``, values above clipped) to 1; ``symmetric`` puts 0 at 0.5 and
+    ``±max|x|`` (or the percentile of ``|x|``) at the ends. Monotonic in the
+    values; a constant map is 0.5 (symmetric) or 0; NaN/Inf are flagged invalid.
+    """
+    m = np.asarray(maps, dtype=np.float64)
+    invalid = ~np.isfinite(m)
+    finite = np.where(invalid, 0.0, m)
+    n = len(m)
+    if symmetric:
+        mag = np.abs(finite).reshape(n, -1)
+        top = np.percentile(mag, percentile, axis=1) if percentile is not None else mag.max(axis=1)
+        safe = np.where(top > 0, top, 1.0).reshape((n,) + (1,) * (m.ndim - 1))
+        out = 0.5 + 0.5 * np.clip(finite / safe, -1.0, 1.0)
+    else:
+        flat_lo = np.where(invalid, np.inf, m).reshape(n, -1).min(axis=1)
+        flat_lo = np.where(np.isfinite(flat_lo), flat_lo, 0.0)
+        if percentile is not None:
+            hi = np.percentile(finite.reshape(n, -1), percentile, axis=1)
+        else:
+            hi = np.where(invalid, -np.inf, m).reshape(n, -1).max(axis=1)
+        span = hi - flat_lo
+        ok = np.isfinite(span) & (span > 0)
+        shape = (n,) + (1,) * (m.ndim - 1)
+        out = np.where(
+            ok.reshape(shape), (finite - flat_lo.reshape(shape)) / np.where(ok, span, 1.0).reshape(shape), 0.0
+        )
+        out = np.clip(out, 0.0, 1.0)
+    return out.astype(np.float32), invalid
+
+
+def attribution_image(
+    maps: np.ndarray, cmap: str = "inferno", *, symmetric: bool = False, percentile: float | None = None
+) -> np.ndarray:
+    """Maps (N, H, W) -> uint8 (N, H, W, 3), each scaled on its own (see :func:`scale_maps`).
+
+    With ``cmap="gray"`` the grey level is monotonic in the value and spans 0..255.
+    """
+    scaled, invalid = scale_maps(maps, symmetric=symmetric, percentile=percentile)
+    return colorize(scaled, cmap, invalid)
+
+
+def overlay(
+    images: np.ndarray,
+    maps: np.ndarray,
+    cmap: str = "jet",
+    alpha: float = 0.5,
+    *,
+    symmetric: bool = False,
+    percentile: float | None = None,
+) -> np.ndarray:
+    """Blend each map's colours onto its image: ``(1 - alpha) * image + alpha * colour``.
+
+    ``images`` is uint8 (N, H, W, 3) or float (converted with :func:`to_rgb`,
+    each image scaled alone); ``maps`` (N, H, W) are scaled per image.
+    """
+    base = images if images.dtype == np.uint8 and images.shape[-1] == 3 else to_rgb(images, per=1)
+    colours = attribution_image(maps, cmap, symmetric=symmetric, percentile=percentile)
+    if colours.shape[1:3] != base.shape[1:3]:
+        raise ValueError(f"maps {colours.shape[1:3]} and images {base.shape[1:3]} differ in size.")
+    a = float(alpha)
+    out = base.astype(np.float32) * (1.0 - a) + colours.astype(np.float32) * a
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
+def _caption_strip(lines: Sequence[str], width: int, size: int, colour: tuple[int, int, int]) -> np.ndarray:
+    from PIL import Image, ImageDraw
+
+    line_h = size + 4
+    strip = Image.new("RGB", (width, line_h * len(lines) + 6), BG)
+    draw = ImageDraw.Draw(strip)
+    for i, line in enumerate(lines):
+        text = line
+        while len(text) > 1 and text_size(text, size)[0] > width - 6:
+            text = text[:-2] + "…"
+        draw.text((4, 3 + i * line_h), text, fill=colour, font=font(size))
+    return np.asarray(strip, dtype=np.uint8)
+
+
+def panel_factor(height: int, width: int, panel_px: int = 128) -> int:
+    """Integer upscaling factor that brings an image near ``panel_px`` on its long side."""
+    return max(1, round(panel_px / max(height, width, 1)))
+
+
+def sample_grid(
+    panels: Sequence[np.ndarray],
+    captions: Sequence[Sequence[str]] | None = None,
+    *,
+    correct: Sequence[bool | None] | None = None,
+    panel_px: int = 128,
+    max_width: int = 720,
+    font_size: int = 18,
+    gap: int = 4,
+) -> np.ndarray:
+    """One cell per sample: its panels side by side under a caption, cells in a grid.
+
+    ``panels`` is a list of uint8 arrays (N, H, W, 3), one per kind of panel
+    (e.g. the input, the overlay). Each is upscaled by the same integer factor
+    (nearest neighbour) to about ``panel_px``; the caption is drawn afterwards
+    at ``font_size``, in green for ``correct[i] is True``, red for ``False``.
+    As many cells as fit ``max_width`` go in a row (at least one).
+    """
+    n, h, w = panels[0].shape[:3]
+    f = panel_factor(h, w, panel_px)
+    big = [upscale(np.asarray(p, dtype=np.uint8), f) for p in panels]
+    cell_w = len(big) * w * f + (len(big) - 1) * gap
+    cols = max(1, min(n, (max_width + 2 * gap) // (cell_w + 2 * gap)))
+    n_lines = max((len(c) for c in captions), default=0) if captions is not None else 0
+    cells = []
+    for i in range(n):
+        row = np.full((h * f, cell_w, 3), BG, dtype=np.uint8)
+        for j, p in enumerate(big):
+            x0 = j * (w * f + gap)
+            row[:, x0 : x0 + w * f] = p[i]
+        if captions is not None:
+            ok = None if correct is None else correct[i]
+            colour = TEXT if ok is None else (GOOD if ok else BAD)
+            lines = list(captions[i]) + [""] * (n_lines - len(captions[i]))  # panels of a row align
+            row = np.concatenate([_caption_strip(lines, cell_w, font_size, colour), row], axis=0)
+        cells.append(row)
+    rows = []
+    for start in range(0, n, cols):
+        chunk = cells[start : start + cols]
+        height = max(c.shape[0] for c in chunk)
+        line = np.full((height, cols * cell_w + (cols - 1) * 2 * gap, 3), BG, dtype=np.uint8)
+        for j, c in enumerate(chunk):
+            x0 = j * (cell_w + 2 * gap)
+            line[: c.shape[0], x0 : x0 + cell_w] = c
+        rows.append(line)
+    grid = vstack(rows, pad=2 * gap, pad_value=BG[0])
+    return np.pad(grid, ((gap, gap), (gap, gap), (0, 0)), constant_values=BG[0])
+
+
+def colour_bar(width: int, cmap: str, labels: tuple[str, str], *, height: int = 14, font_size: int = 16) -> np.ndarray:
+    """A horizontal colour bar with a label at each end (uint8)."""
+    ramp = colorize(np.tile(np.linspace(0.0, 1.0, max(width - 8, 2))[None, :], (height, 1)), cmap)
+    bar = np.full((height + font_size + 10, width, 3), BG, dtype=np.uint8)
+    bar[2 : 2 + height, 4 : 4 + ramp.shape[1]] = ramp
+    from PIL import Image, ImageDraw
+
+    pil = Image.fromarray(bar)
+    draw = ImageDraw.Draw(pil)
+    left, right = labels
+    draw.text((4, height + 4), left, fill=TEXT, font=font(font_size))
+    rw = text_size(right, font_size)[0]
+    draw.text((width - rw - 6, height + 4), right, fill=TEXT, font=font(font_size))
+    return np.asarray(pil, dtype=np.uint8)
+
+
+__all__ = ["attribution_image", "colour_bar", "overlay", "panel_factor", "sample_grid", "scale_maps"]
