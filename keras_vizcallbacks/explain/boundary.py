@@ -370,17 +370,10 @@ def build_head(model: keras.Model, path: str, *, use_input: bool) -> keras.Model
         if L.is_model(layer) and path.startswith(lpath + "/"):
             _, outs = L.replay(layer, list(args), visit, prefix=lpath + "/")
             return outs[0] if len(outs) == 1 else outs
+        result = layer(*args, **kwargs)
         if lpath == path:
-            if use_input:
-                t = args[0]
-                new = keras.Input(batch_shape=(None, *t.shape[1:]), dtype=t.dtype, name="features")
-                holder["input"] = new
-                return layer(new, *args[1:], **kwargs)
-            out = layer(*args, **kwargs)
-            new = keras.Input(batch_shape=(None, *out.shape[1:]), dtype=out.dtype, name="features")
-            holder["input"] = new
-            return new
-        return layer(*args, **kwargs)
+            holder["input"] = args[0] if use_input else result
+        return result
 
     _, outs = L.replay(model, visit=visit)
     if "input" not in holder:
