@@ -1,0 +1,122 @@
+"""Every example runs offline with its small-data flag and writes the views it promises."""
+
+from __future__ import annotations
+
+import os
+import runpy
+import sys
+
+import keras
+import pytest
+from util import read_run
+
+import keras_vizcallbacks as kv
+
+EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+
+
+def run_example(name: str, *args: str, monkeypatch) -> int:
+    """Run ``examples/<name>`` as a script (``__main__``) with ``args``; return its exit code."""
+    path = os.path.join(EXAMPLES, name)
+    monkeypatch.setattr(sys, "argv", [path, *args])
+    with pytest.raises(SystemExit) as exc:
+        runpy.run_path(path, run_name="__main__")
+    return exc.value.code
+
+
+def groups(log_dir: str) -> set[str]:
+    return {tag.split("/")[0] for tag in read_run(log_dir)}
+
+
+def test_every_example_is_tested():
+    scripts = sorted(f for f in os.listdir(EXAMPLES) if f.endswith(".py"))
+    assert scripts == [
+        "finetune_nested_resnet.py",
+        "seed_cifar10_airplane_car.py",
+        "tfdata_pipeline.py",
+        "two_moons_decision_boundary.py",
+    ]
+
+
+def test_seed_cifar10_small_uses_every_view(tmp_path, monkeypatch, capsys):
+    log_dir = str(tmp_path / "seed")
+    assert run_example("seed_cifar10_airplane_car.py", "--small", "--logdir", log_dir, monkeypatch=monkeypatch) == 0
+    out = capsys.readouterr().out
+    assert "offline stand-in" in out and "not CIFAR-10" in out  # says what --small trains on
+    run = read_run(log_dir)
+    expected = {"filters", "feature_maps"}
+    expected |= {g for g, cls in [("grad_cam", "GradCAM"), ("saliency", "Saliency")] if hasattr(kv, cls)}
+    expected |= {g for g, cls in [("decision_boundary", "DecisionBoundary")] if hasattr(kv, cls)}
+    expected |= {g for g, cls in [("confusion_matrix", "ConfusionMatrix")] if hasattr(kv, cls)}
+    assert expected <= groups(log_dir), sorted(run)
+    for tag, records in run.items():
+        assert [r.step for r in records] == ([1] if tag.endswith("/evolution") else [0, 1]), tag
+    assert "filters/conv2d/evolution" in run
+
+
+def test_seed_cifar10_without_small_explains_offline(tmp_path, monkeypatch, capsys):
+    def offline():
+        raise OSError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(keras.datasets.cifar10, "load_data", offline)
+    log_dir = str(tmp_path / "seed")
+    assert run_example("seed_cifar10_airplane_car.py", "--logdir", log_dir, monkeypatch=monkeypatch) == 2
+    err = capsys.readouterr().err
+    assert "Could not load CIFAR-10" in err and "--small" in err
+
+
+@pytest.mark.xfail(
+    hasattr(kv, "GradCAM"),
+    raises=ValueError,
+    strict=True,
+    reason="known bug: GradCAM on a layer inside a nested base fails ('Output with path `1` is not connected to "
+    "`inputs`') when any layer (here the preprocessing Lambda) comes before the base; remove this mark once fixed",
+)
+def test_finetune_nested_resnet_small(tmp_path, monkeypatch, capsys):
+    log_dir = str(tmp_path / "resnet")
+    assert run_example("finetune_nested_resnet.py", "--small", "--logdir", log_dir, monkeypatch=monkeypatch) == 0
+    run = read_run(log_dir)
+    # Two phases of 1 epoch: the second fit continues at step 1.
+    for tag in [
+        "filters/resnet50/conv1_conv",
+        "feature_maps/resnet50/conv1_conv",
+        "feature_maps/resnet50/conv3_block4_out",
+    ]:
+        assert [r.step for r in run[tag]] == [0, 1], tag
+    if hasattr(kv, "GradCAM"):
+        assert [r.step for r in run["grad_cam/resnet50/conv4_block6_out"]] == [0, 1]
+    else:
+        assert "skipping the Grad-CAM view" in capsys.readouterr().out
+
+
+def test_two_moons_small(tmp_path, monkeypatch, capsys):
+    log_dir = str(tmp_path / "moons")
+    assert run_example("two_moons_decision_boundary.py", "--small", "--logdir", log_dir, monkeypatch=monkeypatch) == 0
+    if hasattr(kv, "DecisionBoundary"):
+        run = read_run(log_dir)
+        assert [r.step for r in run["decision_boundary/input"]] == [0, 1, 2]
+        assert [r.step for r in run["decision_boundary/input/evolution"]] == [2]
+    else:
+        assert "not in this version" in capsys.readouterr().out
+        assert os.path.isdir(os.path.join(log_dir, "train"))
+
+
+def test_tfdata_pipeline_small(tmp_path, monkeypatch):
+    log_dir = str(tmp_path / "tfdata")
+    assert run_example("tfdata_pipeline.py", "--small", "--logdir", log_dir, monkeypatch=monkeypatch) == 0
+    run = read_run(log_dir)
+    expected = {"filters", "feature_maps"} | {
+        g
+        for g, cls in [
+            ("grad_cam", "GradCAM"),
+            ("saliency", "Saliency"),
+            ("decision_boundary", "DecisionBoundary"),
+            ("confusion_matrix", "ConfusionMatrix"),
+        ]
+        if hasattr(kv, cls)
+    }
+    assert groups(log_dir) == expected
+    for tag, records in run.items():
+        assert [r.step for r in records] == [0, 1], tag
+    # FeatureMaps took its first 4 samples (max_samples=4) from the validation dataset.
+    assert "for 4 fixed samples" in kv.writers.read_descriptions(os.path.join(log_dir, "viz"))["feature_maps/conv2d"]
