@@ -118,6 +118,7 @@ class VizCallback(keras.callbacks.Callback):
         self.queue_size = queue_size
         self.evolution = bool(evolution)
         self._worker: _Worker | None = None
+        self._active = False  # between a successful on_train_begin and the end of the fit
         self._epoch_start: float | None = None
         self.epoch_times: list[float] = []  # seconds per epoch (begin to end, this callback's work excluded)
         self._writer: writers.SharedWriter | None = None
@@ -162,17 +163,16 @@ class VizCallback(keras.callbacks.Callback):
     def on_train_begin(self, logs: dict | None = None) -> None:
         if self.model is None:
             raise ValueError(f"{type(self).__name__} has no model: pass it to model.fit(callbacks=[...]).")
-        if self._writer is not None:  # the previous fit ended without on_train_end (interrupt, error)
+        if self._writer is not None or self._worker is not None:  # the last fit ended without on_train_end
             self._finish()
-        self._writer = writers.acquire(self.log_dir, self.run_name, self.png_dir)
-        try:
-            if self._prepared_for is not self.model:
-                self.prepare(self.model)
-                self._prepared_for = self.model
-        except BaseException:
-            writers.release(self._writer)
-            self._writer = None
-            raise
+        self._active = False
+        # Fail fast on the log_dir, but open (or share) the writer only at the first image: when another
+        # callback's on_train_begin raises, Keras skips on_train_end and an open writer would leak.
+        writers.check(self.log_dir, self.run_name, self.png_dir)
+        if self._prepared_for is not self.model:
+            self.prepare(self.model)
+            self._prepared_for = self.model
+        self._active = True
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch_start = time.perf_counter()
@@ -185,10 +185,12 @@ class VizCallback(keras.callbacks.Callback):
             exc = self._worker.errors.pop(0)
             self._abort()
             raise exc
-        if self._writer is None or not self.due(epoch):
+        if not self._active or not self.due(epoch):
             return
         start = time.perf_counter()
         try:
+            if self._writer is None:
+                self._writer = writers.acquire(self.log_dir, self.run_name, self.png_dir)
             if self.async_write:
                 if self._worker is None:
                     self._worker = _Worker(self)
@@ -225,6 +227,7 @@ class VizCallback(keras.callbacks.Callback):
     def _finish(self) -> None:
         """Wait for the background thread (every queued image written), release the writer."""
         worker, self._worker = self._worker, None
+        self._active = False
         try:
             if worker is not None:
                 worker.close()
@@ -244,17 +247,21 @@ class VizCallback(keras.callbacks.Callback):
         if not steady or not self.epoch_times:
             return
         cost, epoch_time = statistics.median(steady[-5:]), statistics.median(self.epoch_times[-5:])
-        if epoch_time <= 0 or cost <= self.max_overhead * epoch_time * self.every_n_epochs:
+        ratio = cost / (self.max_overhead * epoch_time)  # epochs one render needs to fit the budget
+        if epoch_time <= 0 or ratio <= self.every_n_epochs * (1 + 1e-6):
             return
-        n = max(self.every_n_epochs + 1, math.ceil(cost / (self.max_overhead * epoch_time)))
+        n = max(self.every_n_epochs + 1, math.ceil(ratio * (1 - 1e-6)))
         self.every_n_epochs = n
         last = (self.params or {}).get("epochs")
-        nxt = [e for e in range(epoch + 1, epoch + 4 * n + 1) if e % n == 0][:3]
-        tail = f" and the last ({last - 1})" if last else ""
+        end = last if last else epoch + 4 * n + 1
+        nxt = [e for e in range(epoch + 1, end) if e % n == 0]
+        when = ", ".join(map(str, nxt[:3])) + (", …" if len(nxt) > 3 or not last else "")
+        if last and last - 1 not in nxt[:3]:
+            when = f"{when} and the last, {last - 1}" if nxt else f"only the last, {last - 1}"
         message = (
             f"{type(self).__name__} costs {cost:.3g} s per render, {cost / epoch_time:.1%} of a {epoch_time:.3g} s "
             f"epoch, over max_overhead={self.max_overhead:g}: from now on it renders every {n} epochs "
-            f"(epochs {', '.join(map(str, nxt))}, …{tail})."
+            f"(epochs {when})."
         )
         logger.warning(message)
         warnings.warn(message, VizWarning, stacklevel=2)

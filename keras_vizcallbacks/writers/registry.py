@@ -93,6 +93,20 @@ def acquire(log_dir: str, run_name: str = "viz", png_dir: str | None = None) -> 
         return shared
 
 
+def check(log_dir: str, run_name: str = "viz", png_dir: str | None = None) -> None:
+    """ValueError now (naming the fix) if :func:`acquire` could not open these paths; opens nothing."""
+    validate_run_name(run_name)
+    path = run_path(log_dir, run_name)
+    with _LOCK:
+        shared = _OPEN.get(path)
+    if shared is None:
+        check_writable(path)
+    if png_dir is not None:
+        png_path = os.path.abspath(png_dir)
+        if shared is None or not any(isinstance(s, PNGWriter) and s.path == png_path for s in shared.sinks):
+            check_writable(png_path)
+
+
 def release(shared: SharedWriter) -> None:
     """Drop one user; the last one flushes and closes the writer."""
     with _LOCK:
