@@ -12,7 +12,7 @@ export KERAS_BACKEND ?= tensorflow
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -e ".[dev]"
+	$(PY) -m pip install -e ".[dev,docs]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -21,6 +21,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m ruff check keras_vizcallbacks tests examples benchmarks
 	$(PY) -m ruff format --check keras_vizcallbacks tests examples benchmarks
+	$(PY) -m mkdocs build --strict --quiet
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -30,6 +31,9 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(PY) -m ruff check --fix keras_vizcallbacks tests examples benchmarks
 	$(PY) -m ruff format keras_vizcallbacks tests examples benchmarks
+
+docs: $(STAMP)
+	$(PY) -m mkdocs build --strict
 
 bench: $(STAMP)
 	$(PY) benchmarks/overhead.py --quick
