@@ -160,6 +160,18 @@ def test_input_mode_callback_frames_follow_training(moons, log_dir):
     assert cb.failures == []
 
 
+def test_async_write_draws_on_the_worker_the_regions_of_each_epoch(moons, log_dir):
+    x, y = moons
+    model = moons_mlp(seed=5)
+    cb = kv.DecisionBoundary(log_dir, (x[:200], y[:200]), grid_resolution=30, async_write=True)
+    cm = kv.ConfusionMatrix(log_dir, (x[:200], y[:200]), async_write=True)
+    model.fit(x, y, epochs=3, batch_size=64, verbose=0, callbacks=[cb, cm])
+    run = read_run(log_dir)
+    assert_steps(run, ["decision_boundary/input", "confusion_matrix"], [0, 1, 2])
+    assert image(run["decision_boundary/input"][2]).shape == IMAGE_SHAPE
+    assert cb.failures == [] and cm.failures == []
+
+
 def test_input_mode_nan_points_render(moons_model):
     x, y = kv.datasets.two_moons(50, seed=2)
     x[3, 0] = np.nan

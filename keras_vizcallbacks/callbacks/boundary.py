@@ -175,10 +175,14 @@ class DecisionBoundary(VizCallback):
             f"{kept} fixed examples" if chosen is None else f"{kept} of {n_total} examples (evenly spaced)"
         )
 
-    def render(self, epoch: int) -> list[Frame]:
+    def compute(self, epoch: int) -> DecisionRegions:
+        """The regions for the current weights (on the training thread)."""
         assert self.explainer is not None
-        r = self.explainer()
-        self.last = r
+        self.last = self.explainer()
+        return self.last
+
+    def draw(self, r: DecisionRegions, epoch: int) -> list[Frame]:
+        """Regions -> one frame (no model access; may run on the background thread)."""
         names = self.class_names
         acc = r.accuracy
         mode = r.mode
@@ -187,11 +191,18 @@ class DecisionBoundary(VizCallback):
             parts.append(f"agreement {r.agreement}/{len(r.predictions)}")
         title = {"input": "input space", "plane": "plane through 3 images", "embedding": "PCA of features"}[mode]
         plane = mode == "plane"
+        if plane:
+            names_of = names or [f"class {k}" for k in range(self.n_classes)]
+            parts = [
+                "anchors predicted: "
+                + ", ".join(f"{names_of[int(p)]} {c:.0%}" for p, c in zip(r.predictions, r.point_confidence))
+            ]
         image = decision_boundary_image(
             r.classes,
             r.confidence,
             r.xx,
             r.yy,
+            probabilities=r.probabilities,
             n_classes=self.n_classes,
             points=None if plane else r.points,
             labels=None if plane else r.labels,

@@ -76,13 +76,17 @@ class ConfusionMatrix(VizCallback):
             f"{kept} fixed examples" if chosen is None else f"{kept} of {n_total} examples (evenly spaced)"
         )
 
-    def render(self, epoch: int) -> list[Frame]:
+    def compute(self, epoch: int) -> np.ndarray:
+        """One prediction pass -> the counts (on the training thread)."""
         assert self.predictor is not None
         probs = self.predictor.probabilities(self.x)
         pred, _ = classes_and_confidence(probs)
         n = max(self.n_classes, probs.shape[1])
-        counts = confusion_matrix(self.y, pred, n)
-        self.counts = counts
+        self.counts = confusion_matrix(self.y, pred, n)
+        return self.counts
+
+    def draw(self, counts: np.ndarray, epoch: int) -> list[Frame]:
+        """Counts -> one frame (no model access; may run on the background thread)."""
         rates = None if self.normalize is None else normalize_confusion(counts, self.normalize)
         total = int(counts.sum())
         correct = int(np.trace(counts))

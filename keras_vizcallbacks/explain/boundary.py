@@ -55,6 +55,7 @@ class DecisionRegions:
     yy: np.ndarray  # (G,) y coordinate of each grid row
     classes: np.ndarray  # (G, G) int: predicted class at each grid point
     confidence: np.ndarray  # (G, G) float32: its probability
+    probabilities: np.ndarray  # (G, G, C) float32: every class's probability (smooth boundary lines)
     points: np.ndarray  # (N, 2) the data points in the same 2-D coordinates
     labels: np.ndarray | None  # (N,) true classes, when known
     predictions: np.ndarray  # (N,) the model's predicted class for each (real) example
@@ -643,6 +644,7 @@ class DecisionRegionExplainer:
             yy=yy.astype(np.float32),
             classes=cls.reshape(g),
             confidence=conf.reshape(g),
+            probabilities=np.asarray(probs_grid, dtype=np.float32).reshape((*g, -1)),
             n_classes=n_classes,
             xlim=tuple(float(v) for v in self.xlim),
             ylim=tuple(float(v) for v in self.ylim),

@@ -52,6 +52,7 @@ def decision_boundary_image(
     xx: np.ndarray,
     yy: np.ndarray,
     *,
+    probabilities: np.ndarray | None = None,
     n_classes: int | None = None,
     points: np.ndarray | None = None,
     labels: np.ndarray | None = None,
@@ -94,7 +95,7 @@ def decision_boundary_image(
     x0, x1 = _limits(xlim, xx)
     y0, y1 = _limits(ylim, yy)
     shown = sorted({int(c) for c in np.unique(classes)} | ({int(c) for c in labels} if labels is not None else set()))
-    legend_cols = min(len(shown) + 1, 4)
+    legend_cols = min(len(shown) + 1, 5)
     legend_rows = -(-(len(shown) + 1) // legend_cols)
 
     with figure(width, height, dpi=100) as fig:
@@ -113,15 +114,7 @@ def decision_boundary_image(
             zorder=0,
         )
         if len(np.unique(classes)) > 1 and len(xx) > 1 and len(yy) > 1:
-            ax.contour(
-                xx,
-                yy,
-                classes.astype(np.float64),
-                levels=np.arange(n - 1) + 0.5,
-                colors="#222222",
-                linewidths=1.0,
-                zorder=1,
-            )
+            _draw_boundaries(ax, xx, yy, classes, probabilities)
         if points is not None and len(points):
             pts = np.asarray(points, dtype=np.float64)
             ok = np.all(np.isfinite(pts), axis=1)
@@ -178,7 +171,7 @@ def decision_boundary_image(
             )  # fmt: skip
         if handles:
             fig.legend(
-                handles=handles,
+                handles=_row_major(handles, legend_cols),
                 loc="lower center",
                 ncol=legend_cols,
                 fontsize=13,
@@ -190,10 +183,39 @@ def decision_boundary_image(
         return figure_to_array(fig)
 
 
+def _row_major(items: list, ncol: int) -> list:
+    """Reorder ``items`` so a legend that fills columns first reads row by row."""
+    nrow = -(-len(items) // ncol)
+    slots = [[None] * ncol for _ in range(nrow)]
+    for i, item in enumerate(items):
+        slots[i // ncol][i % ncol] = item
+    return [slots[r][c] for c in range(ncol) for r in range(nrow) if slots[r][c] is not None]
+
+
+def _draw_boundaries(ax, xx, yy, classes, probabilities) -> None:
+    """One thin line where the predicted class changes. With probabilities, each class's zero
+    level of ``p_k - max_{j != k} p_j`` (interpolated, so it is smooth; the two classes on either
+    side of a boundary give the same line); without, the edges of each class's cells."""
+    present = [int(k) for k in np.unique(classes)]
+    for k in present:
+        if probabilities is not None and k < probabilities.shape[-1]:
+            p = np.nan_to_num(np.asarray(probabilities, dtype=np.float64), nan=0.0)
+            others = np.delete(p, k, axis=-1)
+            field = p[..., k] - (others.max(axis=-1) if others.shape[-1] else 0.0)
+            field = np.where(classes == k, np.maximum(field, 1e-9), np.minimum(field, -1e-9))
+        else:
+            field = (classes == k).astype(np.float64) - 0.5
+        if field.min() < 0 < field.max():
+            ax.contour(xx, yy, field, levels=[0.0], colors="#222222", linewidths=1.0, zorder=1)
+
+
 def _draw_anchors(ax, anchors, labels, predictions, colors, names) -> None:
+    finite = anchors[np.all(np.isfinite(anchors), axis=1)]
+    mid_x = float(np.mean(finite[:, 0])) if len(finite) else 0.0
     for i, (ax_x, ax_y) in enumerate(anchors):
         if not (np.isfinite(ax_x) and np.isfinite(ax_y)):
             continue
+        right = ax_x > mid_x
         true = None if labels is None else int(labels[i])
         pred = None if predictions is None else int(predictions[i])
         hue = true if true is not None else (pred if pred is not None else 0)
@@ -209,8 +231,9 @@ def _draw_anchors(ax, anchors, labels, predictions, colors, names) -> None:
         ax.annotate(
             text,
             (ax_x, ax_y),
-            xytext=(10, 10),
+            xytext=(-12 if right else 12, 12),
             textcoords="offset points",
+            ha="right" if right else "left",
             fontsize=14,
             fontweight="bold",
             bbox={"boxstyle": "round,pad=0.25", "facecolor": "white", "edgecolor": "#444444", "alpha": 0.9},
