@@ -158,8 +158,12 @@ def replay(
             x = visit(layer, prefix + layer.name, (x,), {})
         return inputs, [x]
 
+    produced: dict[int, list[Any]] = {}
+
     def call_function(layer, *args, **kwargs):
-        return visit(layer, prefix + layer.name, args, kwargs)
+        result = visit(layer, prefix + layer.name, args, kwargs)
+        produced.setdefault(id(layer), []).append(result)
+        return result
 
     clone = keras.models.clone_model(
         model,
@@ -167,7 +171,18 @@ def replay(
         clone_function=lambda layer: layer,
         call_function=call_function,
     )
-    return inputs, list(clone.outputs)
+    # When ``inputs`` are not Input tensors (a nested model called on an earlier layer's
+    # output), the clone's outputs are re-created on fresh inputs and disconnected from
+    # ``inputs``; take the tensors the output layers actually produced instead.
+    outputs = []
+    for out in model.outputs:
+        history = getattr(out, "_keras_history", None)
+        calls = produced.get(id(history[0])) if history else None
+        if not calls or len(calls) != 1:
+            return inputs, list(clone.outputs)
+        flat = calls[0] if isinstance(calls[0], (list, tuple)) else [calls[0]]
+        outputs.append(flat[history[2]])
+    return inputs, outputs
 
 
 def _has_symbolic_io(model: keras.Model) -> bool:

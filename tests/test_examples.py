@@ -65,13 +65,6 @@ def test_seed_cifar10_without_small_explains_offline(tmp_path, monkeypatch, caps
     assert "Could not load CIFAR-10" in err and "--small" in err
 
 
-@pytest.mark.xfail(
-    hasattr(kv, "GradCAM"),
-    raises=ValueError,
-    strict=True,
-    reason="known bug: GradCAM on a layer inside a nested base fails ('Output with path `1` is not connected to "
-    "`inputs`') when any layer (here the preprocessing Lambda) comes before the base; remove this mark once fixed",
-)
 def test_finetune_nested_resnet_small(tmp_path, monkeypatch, capsys):
     log_dir = str(tmp_path / "resnet")
     assert run_example("finetune_nested_resnet.py", "--small", "--logdir", log_dir, monkeypatch=monkeypatch) == 0
