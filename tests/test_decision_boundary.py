@@ -9,7 +9,7 @@ import os
 import keras
 import numpy as np
 import pytest
-from conftest import random_data, small_sequential
+from conftest import random_data, small_nested, small_sequential
 from matplotlib.figure import Figure
 from util import assert_steps, image, read_run
 
@@ -226,6 +226,26 @@ def test_embedding_regions_are_the_head_on_the_inverse_projection(head_data, sof
     np.testing.assert_array_equal(r.point_regions, region)
     assert r.agreement == int(np.sum(pred == region))
     assert 0 < r.agreement <= len(x)
+
+
+def test_embedding_of_a_conv_layer_inside_a_nested_model():
+    x, y = random_data(30)
+    model = small_nested()
+    out = model.get_layer("out")
+    rng = np.random.default_rng(0)
+    w = rng.normal(0, 3.0, size=out.kernel.shape).astype(np.float32)
+    first = decision_regions(model, x, y, layer="base_c2", grid_resolution=5)
+    # weights and bias that tie every class at the features' mean, so the slice is split into regions
+    b = -(first.mean.reshape(5, 5, 6).mean(axis=(0, 1)) @ w).astype(np.float32)
+    out.set_weights([w, b])
+    r = decision_regions(model, x, y, layer="base_c2", grid_resolution=30)
+    assert r.layer == "base/base_c2" and r.components.shape == (2, 5 * 5 * 6)
+    # the head after the conv layer is GlobalAveragePooling2D + Dense(softmax): in numpy
+    recon = r.mean.astype(np.float64) + r.grid_points.astype(np.float64) @ r.components.astype(np.float64)
+    pooled = recon.reshape(-1, 5, 5, 6).mean(axis=(1, 2))
+    expect = np.argmax(pooled @ w + b, axis=1)
+    np.testing.assert_array_equal(r.classes.ravel(), expect)
+    assert len(np.unique(expect)) >= 2
 
 
 def test_embedding_sign_alignment_and_fixed_axes(head_data):
