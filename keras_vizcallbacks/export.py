@@ -107,7 +107,8 @@ def _labelled(image: np.ndarray, label: str, width: int, height: int, size: int)
 
 
 def _text_size(width: int) -> int:
-    return int(np.clip(width // 24, 11, 20))
+    """Label size: TensorBoard draws a card ~320 px wide, so scale the text with the image to stay readable."""
+    return int(np.clip(width // 20, 12, 32))
 
 
 def gif_frames(records: Sequence[writers.ImageRecord]) -> Iterable[np.ndarray]:
