@@ -19,18 +19,18 @@ demo: $(STAMP)
 	$(PY) -m keras_vizcallbacks.demo $(DEMO_ARGS)
 
 test: $(STAMP)
-	$(PY) -m ruff check keras_vizcallbacks tests examples benchmarks
-	$(PY) -m ruff format --check keras_vizcallbacks tests examples benchmarks
+	$(PY) -m ruff check keras_vizcallbacks tests examples benchmarks scripts
+	$(PY) -m ruff format --check keras_vizcallbacks tests examples benchmarks scripts
 	$(PY) -m mkdocs build --strict --quiet
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(PY) -m ruff check keras_vizcallbacks tests examples benchmarks
-	$(PY) -m ruff format --check keras_vizcallbacks tests examples benchmarks
+	$(PY) -m ruff check keras_vizcallbacks tests examples benchmarks scripts
+	$(PY) -m ruff format --check keras_vizcallbacks tests examples benchmarks scripts
 
 format: $(STAMP)
-	$(PY) -m ruff check --fix keras_vizcallbacks tests examples benchmarks
-	$(PY) -m ruff format keras_vizcallbacks tests examples benchmarks
+	$(PY) -m ruff check --fix keras_vizcallbacks tests examples benchmarks scripts
+	$(PY) -m ruff format keras_vizcallbacks tests examples benchmarks scripts
 
 docs: $(STAMP)
 	$(PY) -m mkdocs build --strict
