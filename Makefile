@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export KERAS_BACKEND ?= tensorflow
+export NO_MKDOCS_2_WARNING ?= 1
 
 .PHONY: demo test lint format docs bench clean
 
