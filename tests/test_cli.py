@@ -180,3 +180,18 @@ def test_console_script_runs(logs):
     proc = subprocess.run([*argv, "list", logs], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "filters/conv2d_1" in proc.stdout and "0-3" in proc.stdout
+
+
+def test_evolution_keeps_at_most_max_frames_evenly_spaced(tmp_path, monkeypatch):
+    from keras_vizcallbacks.callbacks import _evolution
+
+    monkeypatch.setattr(_evolution, "MAX_FRAMES", 3)
+    log_dir = str(tmp_path / "capped")
+    _fit(log_dir, epochs=5, evolution=True)
+    run = read_run(log_dir)
+    (evo,) = run["filters/conv2d/evolution"]
+    frames = _gif_frames(evo.encoded)
+    originals = [image(r) for r in run["filters/conv2d"]]
+    assert [_closest_step(f, originals) for f in frames] == [0, 2, 4]
+    description = kv.writers.read_descriptions(os.path.join(log_dir, "viz"))["filters/conv2d/evolution"]
+    assert "3 of its 5 images, evenly spaced" in description

@@ -13,17 +13,25 @@ import logging
 import os
 from typing import Any
 
-from keras_vizcallbacks import export, writers
+from keras_vizcallbacks import export, render, writers
 
 logger = logging.getLogger("keras_vizcallbacks")
 
+#: At most this many frames per animation: longer runs keep evenly spaced steps, first and last included.
+MAX_FRAMES = 100
 
-def evolution_description(tag: str, steps: list[int]) -> str:
+
+def evolution_description(tag: str, steps: list[int], total: int | None = None) -> str:
     span = f"steps {steps[0]}–{steps[-1]}" if len(steps) > 1 else f"step {steps[0]}"
+    which = (
+        f"{len(steps)} of its {total} images, evenly spaced ({span})"
+        if total is not None and total > len(steps)
+        else f"its {len(steps)} images ({span}), one frame per written step"
+    )
     return (
-        f"**Evolution of `{tag}`**: an animated GIF of its {len(steps)} images ({span}), one frame per "
-        "written step, each labelled with its step (= epoch index, 0-based) and Keras's 1-based epoch. "
-        "Written once at the end of training, read back from this run's event files."
+        f"**Evolution of `{tag}`**: an animated GIF of {which}, each frame labelled with its step "
+        "(= epoch index, 0-based) and Keras's 1-based epoch. Written once at the end of training, read back "
+        "from this run's event files."
     )
 
 
@@ -50,10 +58,13 @@ def write_evolution(callback: Any) -> list[str]:
             records = export.latest_per_step(stored.get(tag, []))
             if not records:
                 continue
+            total = len(records)
+            records = [records[i] for i in render.spread(total, MAX_FRAMES)]
             data, width, height = export.evolution_gif(records)
             steps = [r.step for r in records]
             evo_tag = tag + export.EVOLUTION_SUFFIX
-            writer.write_encoded(evo_tag, data, width, height, steps[-1], evolution_description(tag, steps))
+            description = evolution_description(tag, steps, total)
+            writer.write_encoded(evo_tag, data, width, height, steps[-1], description)
             done.append(evo_tag)
         writer.flush()
     except Exception as exc:
