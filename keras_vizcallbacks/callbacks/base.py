@@ -166,8 +166,8 @@ class VizCallback(keras.callbacks.Callback):
         if self._writer is not None or self._worker is not None:  # the last fit ended without on_train_end
             self._finish()
         self._active = False
-        # Fail fast on the log_dir, but open (or share) the writer only at the first image: when another
-        # callback's on_train_begin raises, Keras skips on_train_end and an open writer would leak.
+        # Fail fast on the log_dir, but open (or share) the writer only in the first on_epoch_begin: when
+        # another callback's on_train_begin raises, Keras skips on_train_end and an open writer would leak.
         writers.check(self.log_dir, self.run_name, self.png_dir)
         if self._prepared_for is not self.model:
             self.prepare(self.model)
@@ -175,6 +175,12 @@ class VizCallback(keras.callbacks.Callback):
         self._active = True
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        if self._active and self._writer is None:
+            # Every callback's on_train_begin has passed: open (or share) the writer now.
+            try:
+                self._writer = writers.acquire(self.log_dir, self.run_name, self.png_dir)
+            except Exception as exc:  # e.g. the directory went away: on_epoch_end tries again
+                self._failed(epoch, exc)
         self._epoch_start = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:

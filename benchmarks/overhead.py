@@ -1,0 +1,495 @@
+"""What the views cost: epoch time with and without them, measured interleaved in one process.
+
+Workload (the design card's CNN, ``kv.models.reference_cnn``): 10,000 synthetic
+32x32x3 images per epoch (``kv.datasets.shapes``), batch 128, 2 CPU threads,
+16 samples for the sample-based views (FeatureMaps, GradCAM, Saliency) and a
+1,000-image validation set for the data-based ones (DecisionBoundary,
+ConfusionMatrix).
+
+Configurations, each with its own model and log directory, run one epoch at a
+time in turn (the order rotates every round), so load from other processes
+falls on all of them alike:
+
+* ``baseline``: no callbacks;
+* each view that exists, alone, at its defaults;
+* ``all``: every view together; ``all async``: the same with ``async_write=True``.
+
+Reported: per-epoch wall time (median over the epochs after the first, which
+traces), its ratio to the baseline, each callback's own time per call (the
+first, tracing call separately), event-file bytes per epoch; then the steady
+cost of each view's ``compute`` (training thread) and ``draw`` (pixels), one
+forward+backward pass of the 16 samples for comparison, a naive matplotlib
+renderer of the same filter grid (a pyplot subplot per filter, as in most
+tutorials), trace counts across ``--trace-epochs`` epochs, and RSS / open files
+over ``--memory-epochs`` epochs of a tiny model with every view.
+
+    python benchmarks/overhead.py                 # full run (tens of minutes on 2 cores)
+    python benchmarks/overhead.py --quick         # a few minutes
+    python benchmarks/overhead.py --json out.json # also write the results as JSON
+
+An epoch here is timed from ``on_epoch_begin`` to the end of ``on_train_end``
+(each round is one ``fit`` call of one epoch), so the background writer's
+backlog, the writer's close and the per-fit setup of the callbacks are counted
+against the callbacks: the ratios are an upper bound of the cost in a long fit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="2,000 images, 3 rounds, short trace/memory phases")
+    p.add_argument("--samples", type=int, default=None, help="training images per epoch (default 10000)")
+    p.add_argument("--epochs", type=int, default=None, help="rounds (epochs per configuration), default 5")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--threads", type=int, default=2, help="TensorFlow intra-/inter-op threads")
+    p.add_argument("--view-samples", type=int, default=16)
+    p.add_argument("--trace-epochs", type=int, default=None, help="epochs of the trace-count phase (default 20)")
+    p.add_argument("--memory-epochs", type=int, default=None, help="epochs of the memory phase (default 200)")
+    p.add_argument("--no-async", action="store_true", help="skip the 'all async' configuration")
+    p.add_argument("--json", metavar="PATH", help="write the results as JSON here")
+    args = p.parse_args(argv)
+    quick = args.quick
+    args.samples = args.samples or (2000 if quick else 10000)
+    args.epochs = args.epochs or (3 if quick else 5)
+    args.trace_epochs = args.trace_epochs or (8 if quick else 20)
+    args.memory_epochs = args.memory_epochs or (40 if quick else 200)
+    return args
+
+
+ARGS = parse_args()
+
+import tensorflow as tf  # noqa: E402
+
+tf.config.threading.set_intra_op_parallelism_threads(ARGS.threads)
+tf.config.threading.set_inter_op_parallelism_threads(ARGS.threads)
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import psutil  # noqa: E402
+
+import keras_vizcallbacks as kv  # noqa: E402
+
+# --------------------------------------------------------------------------- the views
+
+
+def view_table(samples: tuple, val: tuple, names: list[str], n: int) -> dict[str, Any]:
+    """Every view that exists now, at its defaults (the sample-based ones get ``n`` samples)."""
+    table = {
+        "FilterGrid": lambda d, **o: kv.FilterGrid(d, **o),
+        "FeatureMaps": lambda d, **o: kv.FeatureMaps(d, samples, max_samples=n, class_names=names, **o),
+        "GradCAM": lambda d, **o: kv.GradCAM(d, samples, max_samples=n, class_names=names, **o),
+        "Saliency": lambda d, **o: kv.Saliency(d, samples, method="vanilla", max_samples=n, class_names=names, **o),
+        "DecisionBoundary": lambda d, **o: kv.DecisionBoundary(d, val, mode="embedding", class_names=names, **o),
+        "ConfusionMatrix": lambda d, **o: kv.ConfusionMatrix(d, val, class_names=names, **o),
+    }
+    return {k: v for k, v in table.items() if hasattr(kv, k)}
+
+
+def traced_functions(obj: Any, depth: int = 3) -> list[Any]:
+    found, seen = [], set()
+
+    def walk(o: Any, d: int) -> None:
+        if id(o) in seen or d < 0:
+            return
+        seen.add(id(o))
+        if isinstance(o, kv._backend.TracedFunction):
+            found.append(o)
+        elif isinstance(o, (list, tuple)):
+            for v in o:
+                walk(v, d - 1)
+        elif isinstance(o, dict):
+            for v in o.values():
+                walk(v, d - 1)
+        elif hasattr(o, "__dict__") and type(o).__module__.startswith("keras_vizcallbacks"):
+            for v in vars(o).values():
+                walk(v, d - 1)
+
+    walk(obj, depth)
+    return found
+
+
+class Stopwatch:
+    """Two callbacks: ``begin`` goes first in the list, ``end`` last."""
+
+    def __init__(self) -> None:
+        self.t0 = 0.0
+        self.times: list[float] = []
+        sw = self
+
+        class Begin(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                sw.t0 = time.perf_counter()
+
+        class End(keras.callbacks.Callback):
+            def on_train_end(self, logs=None):
+                sw.times.append(time.perf_counter() - sw.t0)
+
+        self.begin, self.end = Begin(), End()
+
+
+def dir_bytes(path: str) -> int:
+    total = 0
+    for root, _, files in os.walk(path):
+        total += sum(os.path.getsize(os.path.join(root, f)) for f in files)
+    return total
+
+
+def med(xs: list[float]) -> float | None:
+    return statistics.median(xs) if xs else None
+
+
+# --------------------------------------------------------------------------- phases
+
+
+def overhead_phase(tmp: str, data, samples, val, names) -> dict[str, Any]:
+    x, y = data
+    table = view_table(samples, val, names, ARGS.view_samples)
+    configs: dict[str, list[str]] = {"baseline": []}
+    configs.update({name: [name] for name in table})
+    configs["all"] = list(table)
+    if not ARGS.no_async:
+        configs["all async"] = list(table)
+    state = {}
+    for i, (cfg, views) in enumerate(configs.items()):
+        keras.utils.set_random_seed(0)
+        log_dir = os.path.join(tmp, f"cfg{i}")
+        opts = {"async_write": True} if cfg == "all async" else {}
+        state[cfg] = {
+            "model": kv.models.reference_cnn(n_classes=len(names)),
+            "callbacks": [table[v](log_dir, **opts) for v in views],
+            "views": views,
+            "log_dir": log_dir,
+            "watch": Stopwatch(),
+        }
+    order = list(configs)
+    for epoch in range(ARGS.epochs):
+        rotated = order[epoch % len(order) :] + order[: epoch % len(order)]
+        for cfg in rotated:
+            s = state[cfg]
+            s["model"].fit(
+                x,
+                y,
+                batch_size=ARGS.batch_size,
+                epochs=epoch + 1,
+                initial_epoch=epoch,
+                verbose=0,
+                callbacks=[s["watch"].begin, *s["callbacks"], s["watch"].end],
+            )
+        done = ", ".join(f"{c} {state[c]['watch'].times[-1]:.2f}s" for c in order)
+        print(f"  round {epoch + 1}/{ARGS.epochs}: {done}", file=sys.stderr, flush=True)
+    base = med(state["baseline"]["watch"].times[1:])
+    rows = {}
+    for cfg, s in state.items():
+        steady = med(s["watch"].times[1:])
+        per_cb = {}
+        for cb in s["callbacks"]:
+            per_cb[type(cb).__name__] = {
+                "first_s": cb.timings[0] if cb.timings else None,
+                "steady_s": med(cb.timings[1:]),
+                "failures": [f"{e}: {exc!r}" for e, exc in cb.failures][:3],
+            }
+        rows[cfg] = {
+            "epoch_s": steady,
+            "first_epoch_s": s["watch"].times[0],
+            "epochs_s": s["watch"].times,
+            "ratio": steady / base if base and steady else None,
+            "overhead_pct": 100 * (steady / base - 1) if base and steady else None,
+            "callbacks": per_cb,
+            "event_bytes_per_epoch": dir_bytes(s["log_dir"]) / ARGS.epochs,
+        }
+    return {"configs": rows, "views": list(table), "state": state}
+
+
+def steady_costs(state: dict, samples, n_reps: int = 15) -> dict[str, Any]:
+    """compute() and draw() of each view alone, called directly after training (median of n_reps)."""
+    out = {}
+    for cfg, s in state.items():
+        if cfg in ("baseline", "all", "all async"):
+            continue
+        (cb,) = s["callbacks"]
+        comp, draw = [], []
+        computed = cb.compute(0)
+        for _ in range(n_reps):
+            t = time.perf_counter()
+            computed = cb.compute(0)
+            comp.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            frames = cb.draw(computed, 0)
+            draw.append(time.perf_counter() - t)
+        out[cfg] = {
+            "compute_ms": 1e3 * statistics.median(comp),
+            "draw_ms": 1e3 * statistics.median(draw),
+            "frames": len(frames),
+            "pixels": int(sum(f.image.shape[0] * f.image.shape[1] for f in frames)),
+        }
+    # one forward + backward pass of the 16 samples, for Grad-CAM's target
+    model = state["baseline"]["model"]
+    xs = tf.constant(samples[0][: ARGS.view_samples])
+
+    @tf.function
+    def forward_backward(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = model(x, training=False)
+            score = tf.reduce_sum(tf.reduce_max(out, axis=-1))
+        return tape.gradient(score, x)
+
+    @tf.function
+    def forward_backward_weights(x):
+        with tf.GradientTape() as tape:
+            out = model(x, training=False)
+            score = tf.reduce_sum(tf.reduce_max(out, axis=-1))
+        return tape.gradient(score, model.trainable_variables)
+
+    ref = {}
+    for name, fn in (("input", forward_backward), ("weights", forward_backward_weights)):
+        fn(xs)
+        ts = []
+        for _ in range(30):
+            t = time.perf_counter()
+            r = fn(xs)
+            _ = r.numpy() if hasattr(r, "numpy") else [v.numpy() for v in r]
+            ts.append(time.perf_counter() - t)
+        ref[name] = 1e3 * statistics.median(ts)
+    return {"views": out, "forward_backward_ms": ref}
+
+
+def naive_matplotlib(model: keras.Model, reps: int = 3) -> dict[str, float]:
+    """A pyplot subplot per filter, then PNG bytes: what most tutorials do (reference only)."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # only here: the naive reference, never in the library
+
+    result = {}
+    for path, layer in kv.layers.conv_layers(model):
+        k = kv.explain.conv_kernels(layer)  # (out, in, h, w)
+        times = []
+        for _ in range(reps):
+            t = time.perf_counter()
+            n = len(k)
+            cols = 8
+            rows = -(-n // cols)
+            fig, axes = plt.subplots(rows, cols, figsize=(cols, rows))
+            for i, ax in enumerate(np.ravel(axes)):
+                ax.axis("off")
+                if i >= n:
+                    continue
+                if k.shape[1] == 3:
+                    img = k[i].transpose(1, 2, 0)
+                    img = (img - img.min()) / (np.ptp(img) or 1.0)
+                    ax.imshow(img)
+                else:
+                    ax.imshow(k[i].mean(axis=0), cmap="RdBu_r")
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png")
+            plt.close(fig)
+            times.append(time.perf_counter() - t)
+        result[path] = 1e3 * statistics.median(times)
+    return result
+
+
+def trace_phase(tmp: str, samples, val, names) -> dict[str, Any]:
+    keras.utils.set_random_seed(0)
+    x, y = kv.datasets.shapes(512, seed=2)[:2]
+    model = kv.models.reference_cnn(n_classes=len(names))
+    table = view_table(samples, val, names, ARGS.view_samples)
+    cbs = [make(os.path.join(tmp, "traces")) for make in table.values()]
+    model.fit(x, y, batch_size=ARGS.batch_size, epochs=ARGS.trace_epochs, verbose=0, callbacks=cbs)
+    return {
+        type(cb).__name__: {f.name: f.traces for f in traced_functions(cb)} | {"renders": len(cb.timings)} for cb in cbs
+    }
+
+
+def trim() -> None:
+    """Return freed heap pages to the OS (glibc malloc_trim), so RSS shows what is still allocated."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def tiny_model() -> keras.Model:
+    model = keras.Sequential(
+        [
+            keras.Input((10, 10, 3)),
+            keras.layers.Conv2D(4, 3, activation="relu", name="c1"),
+            keras.layers.MaxPooling2D(2, name="p1"),
+            keras.layers.Conv2D(4, 3, activation="relu", name="c2"),
+            keras.layers.GlobalAveragePooling2D(name="gap"),
+            keras.layers.Dense(3, activation="softmax", name="out"),
+        ]
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    return model
+
+
+def memory_phase(tmp: str) -> dict[str, Any]:
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 10, 10, 3), dtype=np.float32)
+    y = np.arange(8) % 3
+    model = tiny_model()
+    table = view_table((x[:4], y[:4]), (x, y), ["a", "b", "c"], 4)
+    cbs = [make(os.path.join(tmp, "memory")) for make in table.values()]
+    proc = psutil.Process()
+    snaps: dict[int, dict[str, float]] = {}
+    marks = {10, ARGS.memory_epochs // 2, ARGS.memory_epochs}
+
+    class Snap(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch + 1 in marks:
+                gc.collect()
+                raw = proc.memory_info().rss / 2**20
+                trim()
+                snaps[epoch + 1] = {
+                    "rss_mb": raw,
+                    "rss_trimmed_mb": proc.memory_info().rss / 2**20,
+                    "fds": proc.num_fds(),
+                }
+
+    model.fit(x, y, batch_size=8, epochs=ARGS.memory_epochs, verbose=0, callbacks=[*cbs, Snap()])
+    first, last = snaps[10], snaps[ARGS.memory_epochs]
+    return {
+        "epochs": ARGS.memory_epochs,
+        "snapshots": snaps,
+        "rss_growth_mb": last["rss_mb"] - first["rss_mb"],
+        "rss_trimmed_growth_mb": last["rss_trimmed_mb"] - first["rss_trimmed_mb"],
+        "fds_growth": last["fds"] - first["fds"],
+    }
+
+
+def baseline_memory_phase() -> dict[str, Any]:
+    """The same tiny model without callbacks: how much RSS growth is Keras/TensorFlow's own."""
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 10, 10, 3), dtype=np.float32)
+    y = np.arange(8) % 3
+    model = tiny_model()
+    proc = psutil.Process()
+    snaps = {}
+
+    class Snap(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch + 1 in (10, ARGS.memory_epochs):
+                gc.collect()
+                raw = proc.memory_info().rss / 2**20
+                trim()
+                snaps[epoch + 1] = (raw, proc.memory_info().rss / 2**20)
+
+    model.fit(x, y, batch_size=8, epochs=ARGS.memory_epochs, verbose=0, callbacks=[Snap()])
+    last, first = snaps[ARGS.memory_epochs], snaps[10]
+    return {"rss_growth_mb": last[0] - first[0], "rss_trimmed_growth_mb": last[1] - first[1]}
+
+
+# --------------------------------------------------------------------------- report
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "load_avg_start": os.getloadavg(),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "threads": ARGS.threads,
+    }
+
+
+def fmt(v: float | None, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def print_report(res: dict[str, Any]) -> None:
+    m = res["machine"]
+    print(
+        f"\nreference_cnn, {ARGS.samples} images/epoch, batch {ARGS.batch_size}, {m['threads']} threads, "
+        f"{ARGS.view_samples} samples; {ARGS.epochs} rounds; load avg {m['load_avg_start']} -> {m['load_avg_end']}"
+    )
+    print(f"{'configuration':18} {'epoch s':>8} {'ratio':>7} {'overhead':>9} {'event KB/ep':>11}  per-call ms")
+    for cfg, row in res["overhead"].items():
+        calls = "; ".join(
+            f"{name} first {fmt(c['first_s'] and 1e3 * c['first_s'], '.0f')}"
+            f" steady {fmt(c['steady_s'] and 1e3 * c['steady_s'], '.1f')}" + (" FAILED" if c["failures"] else "")
+            for name, c in row["callbacks"].items()
+        )
+        print(
+            f"{cfg:18} {fmt(row['epoch_s'], '8.2f')} {fmt(row['ratio'], '7.3f')} "
+            f"{fmt(row['overhead_pct'], '8.1f')}% {row['event_bytes_per_epoch'] / 1024:11.1f}  {calls}"
+        )
+    print("\nsteady cost per call, called directly (median):")
+    print(f"{'view':18} {'compute ms':>10} {'draw ms':>8} {'frames':>6} {'pixels':>9}")
+    for name, c in res["steady"]["views"].items():
+        print(f"{name:18} {c['compute_ms']:10.1f} {c['draw_ms']:8.1f} {c['frames']:6d} {c['pixels']:9d}")
+    fb = res["steady"]["forward_backward_ms"]
+    print(
+        f"one forward+backward of {ARGS.view_samples} samples: {fb['input']:.1f} ms (gradient w.r.t. the input), "
+        f"{fb['weights']:.1f} ms (w.r.t. the weights)"
+    )
+    if "GradCAM" in res["steady"]["views"]:
+        g = res["steady"]["views"]["GradCAM"]
+        print(f"Grad-CAM compute / forward+backward (input) = {g['compute_ms'] / fb['input']:.2f}x")
+    naive = res["naive_matplotlib_ms"]
+    print(
+        "naive pyplot subplot-per-filter grid: "
+        + ", ".join(f"{k} {v:.0f} ms" for k, v in naive.items())
+        + f" (total {sum(naive.values()):.0f} ms)"
+    )
+    if "FilterGrid" in res["steady"]["views"]:
+        print(f"FilterGrid draw (both layers): {res['steady']['views']['FilterGrid']['draw_ms']:.1f} ms")
+    print(f"\ntrace counts over {ARGS.trace_epochs} epochs: {json.dumps(res['traces'])}")
+    mem = res["memory"]
+    print(
+        f"memory, tiny model, every view, {mem['epochs']} epochs: RSS growth epoch 10 -> {mem['epochs']} = "
+        f"{mem['rss_growth_mb']:.1f} MB raw, {mem['rss_trimmed_growth_mb']:.1f} MB after malloc_trim "
+        f"(same model without callbacks: {res['memory_baseline']['rss_growth_mb']:.1f} / "
+        f"{res['memory_baseline']['rss_trimmed_growth_mb']:.1f} MB), open files growth {mem['fds_growth']}"
+    )
+
+
+def main() -> None:
+    names = list(kv.datasets.SHAPE_NAMES)
+    train = kv.datasets.shapes(ARGS.samples, seed=0)
+    val = kv.datasets.shapes(1000, seed=1)
+    samples = (val.images[: ARGS.view_samples], val.labels[: ARGS.view_samples])
+    res: dict[str, Any] = {"machine": machine(), "args": vars(ARGS)}
+    with tempfile.TemporaryDirectory(prefix="kv_bench_") as tmp:
+        t = time.perf_counter()
+        over = overhead_phase(tmp, (train.images, train.labels), samples, (val.images, val.labels), names)
+        res["overhead"] = over["configs"]
+        res["steady"] = steady_costs(over["state"], samples)
+        res["naive_matplotlib_ms"] = naive_matplotlib(over["state"]["baseline"]["model"])
+        del over
+        gc.collect()
+        res["traces"] = trace_phase(tmp, samples, (val.images, val.labels), names)
+        res["memory_baseline"] = baseline_memory_phase()
+        res["memory"] = memory_phase(tmp)
+        res["wall_s"] = time.perf_counter() - t
+    res["machine"]["load_avg_end"] = os.getloadavg()
+    print_report(res)
+    if ARGS.json:
+        with open(ARGS.json, "w", encoding="utf-8") as f:
+            json.dump(res, f, indent=1, default=str)
+        print(f"\nJSON: {ARGS.json}")
+
+
+if __name__ == "__main__":
+    main()
