@@ -113,3 +113,15 @@ def test_every_view_traces_once_across_20_epochs(log_dir):
         # one trace per compiled function that is used (a view may hold one it never calls: 0)
         assert all(t <= 1 for t in traces) and (not traces or max(traces) == 1), f"{name} retraced: {traces}"
     assert all(len(cb.timings) == 20 for cb in cbs)
+
+
+def test_later_adjustments_are_logged_not_warned_again(log_dir, clock, caplog):
+    # the cost grows after the first adjustment: the schedule is lowered again, the warning is not repeated
+    cb = Costly(log_dir, clock, [3.0, 0.15, 0.4], max_overhead=0.1)
+    with caplog.at_level("INFO", logger="keras_vizcallbacks"):
+        warned = drive(cb, clock, epochs=30)
+    assert len(warned) == 1 and "every 2 epochs" in str(warned[0].message)
+    assert cb.every_n_epochs >= 4
+    infos = [r for r in caplog.records if r.levelname == "INFO" and "renders every" in r.getMessage()]
+    assert infos, "later adjustments should still be logged"
+    assert cb.rendered[:3] == [0, 1, 2]

@@ -250,9 +250,10 @@ class VizCallback(keras.callbacks.Callback):
     def _fit_budget(self, epoch: int) -> None:
         """Raise ``every_n_epochs`` when the steady cost per render exceeds the budget."""
         steady = self.timings[1:]  # the first call traces: not representative
-        if not steady or not self.epoch_times:
+        epochs = self.epoch_times[1:] or self.epoch_times  # nor is the first epoch (Keras traces train_step)
+        if not steady or not epochs:
             return
-        cost, epoch_time = statistics.median(steady[-5:]), statistics.median(self.epoch_times[-5:])
+        cost, epoch_time = statistics.median(steady[-5:]), statistics.median(epochs[-5:])
         ratio = cost / (self.max_overhead * epoch_time)  # epochs one render needs to fit the budget
         if epoch_time <= 0 or ratio <= self.every_n_epochs * (1 + 1e-6):
             return
@@ -261,14 +262,17 @@ class VizCallback(keras.callbacks.Callback):
         last = (self.params or {}).get("epochs")
         end = last if last else epoch + 4 * n + 1
         nxt = [e for e in range(epoch + 1, end) if e % n == 0]
-        when = ", ".join(map(str, nxt[:3])) + (", …" if len(nxt) > 3 or not last else "")
+        when = "epochs " + ", ".join(map(str, nxt[:3])) + (", …" if len(nxt) > 3 or not last else "")
         if last and last - 1 not in nxt[:3]:
-            when = f"{when} and the last, {last - 1}" if nxt else f"only the last, {last - 1}"
+            when = f"{when} and the last, {last - 1}" if nxt else f"only the last epoch, {last - 1}"
         message = (
             f"{type(self).__name__} costs {cost:.3g} s per render, {cost / epoch_time:.1%} of a {epoch_time:.3g} s "
-            f"epoch, over max_overhead={self.max_overhead:g}: from now on it renders every {n} epochs "
-            f"(epochs {when})."
+            f"epoch, over max_overhead={self.max_overhead:g}: from now on it renders every {n} epochs ({when})."
         )
+        if "max_overhead" in self._warned:  # said once; later adjustments are logged only
+            logger.info(message)
+            return
+        self._warned.add("max_overhead")
         logger.warning(message)
         warnings.warn(message, VizWarning, stacklevel=2)
 
