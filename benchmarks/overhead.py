@@ -15,7 +15,9 @@ falls on all of them alike:
 * ``all``: every view together; ``all async``: the same with ``async_write=True``.
 
 Reported: per-epoch wall time (median over the epochs after the first, which
-traces), its ratio to the baseline, each callback's own time per call (the
+traces), its ratio to the baseline, the callbacks' own steady time per epoch
+as a share of the baseline epoch (``own/base``: less noisy than the ratio on a
+loaded machine), each callback's own time per call (the
 first, tracing call separately), event-file bytes per epoch; then the steady
 cost of each view's ``compute`` (training thread) and ``draw`` (pixels), one
 forward+backward pass of the 16 samples for comparison, a naive matplotlib
@@ -204,7 +206,10 @@ def overhead_phase(tmp: str, data, samples, val, names) -> dict[str, Any]:
                 "steady_s": med(cb.timings[1:]),
                 "failures": [f"{e}: {exc!r}" for e, exc in cb.failures][:3],
             }
+        own = [c["steady_s"] for c in per_cb.values() if c["steady_s"] is not None]
         rows[cfg] = {
+            # the callbacks' own steady time per epoch over the baseline epoch: less noisy than the ratio
+            "own_pct": 100 * sum(own) / base if base and own else None,
             "epoch_s": steady,
             "first_epoch_s": s["watch"].times[0],
             "epochs_s": s["watch"].times,
@@ -424,7 +429,8 @@ def print_report(res: dict[str, Any]) -> None:
         f"\nreference_cnn, {ARGS.samples} images/epoch, batch {ARGS.batch_size}, {m['threads']} threads, "
         f"{ARGS.view_samples} samples; {ARGS.epochs} rounds; load avg {m['load_avg_start']} -> {m['load_avg_end']}"
     )
-    print(f"{'configuration':18} {'epoch s':>8} {'ratio':>7} {'overhead':>9} {'event KB/ep':>11}  per-call ms")
+    head = f"{'configuration':18} {'epoch s':>8} {'ratio':>7} {'overhead':>9} {'own/base':>8} {'event KB/ep':>11}"
+    print(f"{head}  per-call ms")
     for cfg, row in res["overhead"].items():
         calls = "; ".join(
             f"{name} first {fmt(c['first_s'] and 1e3 * c['first_s'], '.0f')}"
@@ -433,7 +439,8 @@ def print_report(res: dict[str, Any]) -> None:
         )
         print(
             f"{cfg:18} {fmt(row['epoch_s'], '8.2f')} {fmt(row['ratio'], '7.3f')} "
-            f"{fmt(row['overhead_pct'], '8.1f')}% {row['event_bytes_per_epoch'] / 1024:11.1f}  {calls}"
+            f"{fmt(row['overhead_pct'], '8.1f')}% {fmt(row['own_pct'], '7.1f')}% "
+            f"{row['event_bytes_per_epoch'] / 1024:11.1f}  {calls}"
         )
     print("\nsteady cost per call, called directly (median):")
     print(f"{'view':18} {'compute ms':>10} {'draw ms':>8} {'frames':>6} {'pixels':>9}")
