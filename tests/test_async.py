@@ -187,3 +187,44 @@ def test_keras_model_untouched_by_worker(log_dir):
     cb.probe.fn = Spy()
     model.fit(x, y, epochs=3, initial_epoch=1, batch_size=8, verbose=0, callbacks=[cb])
     assert calls == [threading.main_thread().name] * 2
+
+
+def test_interrupted_script_exits_and_keeps_finished_epochs(tmp_path):
+    """A script killed by KeyboardInterrupt with async views neither hangs (the worker is not a
+    daemon but ends with the main thread) nor loses the queued images of finished epochs."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    log_dir = tmp_path / "logs"
+    script = tmp_path / "run.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import sys
+            sys.path.insert(0, {os.path.dirname(__file__)!r})
+            import keras
+            import keras_vizcallbacks as kv
+            from conftest import compiled, random_data, small_functional
+
+            class Stop(keras.callbacks.Callback):
+                def on_epoch_begin(self, epoch, logs=None):
+                    self.epoch = epoch
+                def on_train_batch_end(self, batch, logs=None):
+                    if self.epoch == 2:
+                        raise KeyboardInterrupt
+
+            x, y = random_data(16)
+            cbs = [kv.FilterGrid({str(log_dir)!r}, async_write=True),
+                   kv.FeatureMaps({str(log_dir)!r}, x[:2], async_write=True)]
+            compiled(small_functional()).fit(x, y, epochs=5, batch_size=8, verbose=0, callbacks=[*cbs, Stop()])
+            """
+        )
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode != 0 and "KeyboardInterrupt" in proc.stderr
+    run = read_run(str(log_dir))
+    for tag in ("filters/c1", "filters/c2", "feature_maps/c1", "feature_maps/c2"):
+        assert [r.step for r in run[tag]] == [0, 1], tag
