@@ -420,7 +420,7 @@ def machine() -> dict[str, Any]:
 
 
 def fmt(v: float | None, spec: str) -> str:
-    return "-" if v is None else format(v, spec)
+    return format("-", ">" + spec.split(".")[0]) if v is None else format(v, spec)
 
 
 def print_report(res: dict[str, Any]) -> None:
