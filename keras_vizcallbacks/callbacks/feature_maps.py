@@ -20,7 +20,7 @@ class FeatureMaps(VizCallback):
     """Draw layer outputs for fixed samples, tag ``feature_maps/<layer>``.
 
     One forward pass per epoch of a probe model (built once, nested models
-    supported) feeds every chosen layer. Each sample is a row: the input image,
+    supported) feeds every chosen layer. Each sample is a block: the input image,
     then up to ``max_channels`` channels (evenly spaced, the same every epoch),
     each tile min-max normalized on its own.
 
@@ -131,7 +131,8 @@ class FeatureMaps(VizCallback):
             shape = "×".join(str(s) for s in maps.shape[1:])
             desc = (
                 f"**Outputs of {type(layer).__name__} `{path}`** (per sample {shape}) for {len(maps)} fixed "
-                f"samples, one row each: the input, then channels ({fmt_choice(ci, maps.shape[-1])}). Each tile is "
+                f"samples, one block each (row-major): the input, then channels "
+                f"({fmt_choice(ci, maps.shape[-1])}). Each tile is "
                 f"min-max normalized on its own ({self.cmap}: dark = low, bright = high; an all-zero "
                 "(dead) channel is dark, another constant tile mid-colour; magenta = NaN/Inf). Step = epoch."
             )

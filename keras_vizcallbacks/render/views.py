@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from keras_vizcallbacks.render.color import MARKER, colorize, heatmap, normalize, to_rgb
-from keras_vizcallbacks.render.grid import grid_shape, hstack, scale_factor, tile, upscale, vstack
+from keras_vizcallbacks.render.grid import grid_shape, hstack, scale_factor, tile, upscale
 from keras_vizcallbacks.render.text import caption
 
 GRID_BG = (40, 40, 40)  # between filters / samples
@@ -96,31 +96,35 @@ def feature_map_grid(
     tile_px: int = 32,
     captions: list[str] | None = None,
 ) -> np.ndarray:
-    """One row per sample: the input image, then that sample's channels as a grid.
+    """One block per sample: the input image, then that sample's channels as a grid.
 
     ``maps`` is (N, h, w, C) (already restricted to the channels to show);
     each channel tile is normalized on its own (a constant tile is mid-colour,
     an all-zero tile, e.g. a dead ReLU channel, is the lowest colour; NaN/Inf magenta).
+    The blocks are laid out row-major in a near-square grid, so the composite
+    stays near TensorBoard's card shape however many samples there are.
     """
     m = maps_2d(maps)
     n, h, w, _c = m.shape
     f = max(1, round(tile_px / max(h, w, 1)))
-    rows = []
     channels = np.moveaxis(m, -1, 1)  # (N, C, h, w): every tile of every sample normalized in one pass
     scaled, invalid = normalize(channels, per=2)
     dead = np.all(channels == 0, axis=(2, 3))  # a channel that is exactly zero everywhere (dead ReLU)
     scaled[dead] = 0.0  # is drawn as "low", not as the mid-colour of other constant tiles
     all_tiles = upscale(colorize(scaled, cmap, invalid), f)  # (N, C, h*f, w*f, 3)
+    blocks = []
     for i in range(n):
         grid = tile(all_tiles[i], pad=1, pad_value=GRID_BG)
         parts = []
         if inputs is not None:
             img = to_rgb(inputs[i])
-            fi = max(1, min(4, grid.shape[0] // img.shape[0]))
+            fi = max(1, min(4, grid.shape[0] // (2 * img.shape[0])))  # about half the grid's height
             parts.append(upscale(img, fi))
         parts.append(grid)
-        row = hstack(parts, pad=4, pad_value=GRID_BG[0])
+        block = hstack(parts, pad=4, pad_value=GRID_BG[0])
         if captions is not None:
-            row = caption(row, captions[i])
-        rows.append(row)
-    return vstack(rows, pad=6, pad_value=GRID_BG[0])
+            block = caption(block, captions[i])
+        blocks.append(block)
+    bh, bw = blocks[0].shape[:2]
+    _, cols = grid_shape(n, aspect=bh / bw)
+    return tile(np.stack(blocks), cols=cols, pad=8, pad_value=GRID_BG)
