@@ -103,29 +103,6 @@ def view_table(samples: tuple, val: tuple, names: list[str], n: int) -> dict[str
     return {k: v for k, v in table.items() if hasattr(kv, k)}
 
 
-def traced_functions(obj: Any, depth: int = 3) -> list[Any]:
-    found, seen = [], set()
-
-    def walk(o: Any, d: int) -> None:
-        if id(o) in seen or d < 0:
-            return
-        seen.add(id(o))
-        if isinstance(o, kv._backend.TracedFunction):
-            found.append(o)
-        elif isinstance(o, (list, tuple)):
-            for v in o:
-                walk(v, d - 1)
-        elif isinstance(o, dict):
-            for v in o.values():
-                walk(v, d - 1)
-        elif hasattr(o, "__dict__") and type(o).__module__.startswith("keras_vizcallbacks"):
-            for v in vars(o).values():
-                walk(v, d - 1)
-
-    walk(obj, depth)
-    return found
-
-
 class Stopwatch:
     """Two callbacks: ``begin`` goes first in the list, ``end`` last."""
 
@@ -319,9 +296,7 @@ def trace_phase(tmp: str, samples, val, names) -> dict[str, Any]:
     table = view_table(samples, val, names, ARGS.view_samples)
     cbs = [make(os.path.join(tmp, "traces")) for make in table.values()]
     model.fit(x, y, batch_size=ARGS.batch_size, epochs=ARGS.trace_epochs, verbose=0, callbacks=cbs)
-    return {
-        type(cb).__name__: {f.name: f.traces for f in traced_functions(cb)} | {"renders": len(cb.timings)} for cb in cbs
-    }
+    return {type(cb).__name__: cb.trace_counts() | {"renders": len(cb.timings)} for cb in cbs}
 
 
 def trim() -> None:

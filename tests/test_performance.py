@@ -107,7 +107,7 @@ def test_every_view_traces_once_across_20_epochs(log_dir):
     model = compiled(small_functional())
     cbs = viewset.build_all(log_dir, x[:4], y[:4], ["a", "b", "c"])
     model.fit(x, y, epochs=20, batch_size=16, verbose=0, callbacks=cbs)
-    counts = {type(cb).__name__: [f.traces for f in viewset.traced_functions(cb)] for cb in cbs}
+    counts = {type(cb).__name__: list(cb.trace_counts().values()) for cb in cbs}
     assert counts["FeatureMaps"] == [1]
     for name, traces in counts.items():
         # one trace per compiled function that is used (a view may hold one it never calls: 0)

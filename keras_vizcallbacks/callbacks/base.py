@@ -276,6 +276,39 @@ class VizCallback(keras.callbacks.Callback):
         logger.warning(message)
         warnings.warn(message, VizWarning, stacklevel=2)
 
+    # ------------------------------------------------------------- diagnostics
+    def traced_functions(self) -> list[Any]:
+        """The compiled functions this view holds (``_backend.TracedFunction``), found
+        a few attribute levels deep; each counts its traces in ``.traces``."""
+        from keras_vizcallbacks._backend import TracedFunction
+
+        found: list[Any] = []
+        seen: set[int] = set()
+
+        def walk(o: Any, depth: int) -> None:
+            if id(o) in seen or depth < 0:
+                return
+            seen.add(id(o))
+            if isinstance(o, TracedFunction):
+                found.append(o)
+            elif isinstance(o, (list, tuple)):
+                for v in o:
+                    walk(v, depth - 1)
+            elif isinstance(o, dict):
+                for v in o.values():
+                    walk(v, depth - 1)
+            elif hasattr(o, "__dict__") and type(o).__module__.startswith("keras_vizcallbacks"):
+                for v in vars(o).values():
+                    walk(v, depth - 1)
+
+        for value in vars(self).values():
+            walk(value, 3)
+        return found
+
+    def trace_counts(self) -> dict[str, int]:
+        """``{function name: times traced}``: 1 each after any number of epochs when nothing retraces."""
+        return {f.name: f.traces for f in self.traced_functions()}
+
     # ------------------------------------------------------------- helpers
     def write(self, frame: Frame, step: int) -> None:
         assert self._writer is not None

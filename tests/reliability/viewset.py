@@ -58,32 +58,6 @@ def build_all(log_dir: str, x, y, class_names=None, names: list[str] | None = No
     return [build(n, log_dir, x, y, class_names, **options) for n in (names or available())]
 
 
-def traced_functions(obj: Any, depth: int = 3) -> list[Any]:
-    """Every ``TracedFunction`` reachable from ``obj``'s attributes (a few levels deep)."""
-    found: list[Any] = []
-    seen: set[int] = set()
-
-    def walk(o: Any, d: int) -> None:
-        if id(o) in seen or d < 0:
-            return
-        seen.add(id(o))
-        if isinstance(o, kv._backend.TracedFunction):
-            found.append(o)
-            return
-        if isinstance(o, (list, tuple)):
-            for v in o:
-                walk(v, d - 1)
-        elif isinstance(o, dict):
-            for v in o.values():
-                walk(v, d - 1)
-        elif hasattr(o, "__dict__") and type(o).__module__.startswith("keras_vizcallbacks"):
-            for v in vars(o).values():
-                walk(v, d - 1)
-
-    walk(obj, depth)
-    return found
-
-
 def live_figures() -> int:
     """matplotlib Figure objects still alive (pyplot-managed or not), after a collection."""
     from matplotlib.figure import Figure
