@@ -77,7 +77,7 @@ def test_callback_counts_equal_model_predictions(log_dir):
     assert img.shape == (640, 640, 3) and img.dtype == np.uint8
     pred = np.argmax(model.predict(x, verbose=0), axis=1)
     np.testing.assert_array_equal(cb.counts, reference_counts(y, pred, 3))  # the last epoch's matrix
-    assert cb.predictor.fn.traces == 1  # one compiled pass per epoch, traced once
+    assert cb.shared.forward.fn.traces == 1  # one compiled (shared) pass per epoch, traced once
     desc = writers.read_descriptions(os.path.join(log_dir, "viz"))["confusion_matrix"]
     assert "row = true class" in desc and "| red |" in desc and "60 fixed examples" in desc
 

@@ -11,8 +11,9 @@ import numpy as np
 from keras_vizcallbacks import render
 from keras_vizcallbacks.callbacks import _samples
 from keras_vizcallbacks.callbacks.base import Frame, VizCallback, fmt_list
+from keras_vizcallbacks.explain import _shared as shared
 from keras_vizcallbacks.explain.boundary import MODES, DecisionRegionExplainer, DecisionRegions
-from keras_vizcallbacks.render.boundary import decision_boundary_image
+from keras_vizcallbacks.render.boundary import BoundaryFigure
 
 
 def fixed_labelled_data(
@@ -143,6 +144,7 @@ class DecisionBoundary(VizCallback):
         self.tag = f"{self.view}/{mode}"
         self.last: DecisionRegions | None = None
         self._data_note = ""
+        self._figure = BoundaryFigure()  # built on the first draw, kept for the fit, dropped at its end
 
     def prepare(self, model: keras.Model) -> None:
         name = "DecisionBoundary data"
@@ -164,6 +166,10 @@ class DecisionBoundary(VizCallback):
         except ValueError as e:
             raise ValueError(f"DecisionBoundary: {e}") from None
         self.n_classes = check_classes("DecisionBoundary", y, explainer.n_classes, self.class_names)
+        if explainer.mode == "embedding":  # the data pass is shared with other views on the same data
+            tap = explainer.layer.removesuffix(":input")
+            tapped = {"inputs_of": [tap]} if explainer.layer.endswith(":input") else {"paths": [tap]}
+            explainer.shared = shared.register(model, explainer.x, batch_size=explainer._data_batch(), **tapped)
         explainer.start()  # fixes the axis limits now ("embedding": one forward pass and PCA)
         self.explainer = explainer
         mode = explainer.mode
@@ -178,7 +184,7 @@ class DecisionBoundary(VizCallback):
     def compute(self, epoch: int) -> DecisionRegions:
         """The regions for the current weights (on the training thread)."""
         assert self.explainer is not None
-        self.last = self.explainer()
+        self.last = self.explainer(epoch)
         return self.last
 
     def draw(self, r: DecisionRegions, epoch: int) -> list[Frame]:
@@ -197,7 +203,7 @@ class DecisionBoundary(VizCallback):
                 "anchors predicted: "
                 + ", ".join(f"{names_of[int(p)]} {c:.0%}" for p, c in zip(r.predictions, r.point_confidence))
             ]
-        image = decision_boundary_image(
+        image = self._figure.image(
             r.classes,
             r.confidence,
             r.xx,
@@ -220,6 +226,12 @@ class DecisionBoundary(VizCallback):
             equal_aspect=plane,
         )
         return [Frame(self.tag, image, self.describe(r))]
+
+    def _finish(self) -> None:
+        try:
+            super()._finish()  # the background thread has drawn its last frame
+        finally:
+            self._figure.close()
 
     def describe(self, r: DecisionRegions) -> str:
         g = len(r.xx)

@@ -8,12 +8,14 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_vizcallbacks import layers as L
 from keras_vizcallbacks import render
 from keras_vizcallbacks.callbacks.base import Frame, VizCallback
 from keras_vizcallbacks.callbacks.boundary import check_classes, fixed_labelled_data
-from keras_vizcallbacks.explain.boundary import Predictor, classes_and_confidence, n_outputs
+from keras_vizcallbacks.explain import _shared as shared
+from keras_vizcallbacks.explain.boundary import Predictor, classes_and_confidence, n_outputs, to_probabilities
 from keras_vizcallbacks.explain.confusion import NORMALIZE, confusion_matrix, normalize_confusion
-from keras_vizcallbacks.render.confusion import RATE_WORDS, confusion_image
+from keras_vizcallbacks.render.confusion import RATE_WORDS, ConfusionFigure
 
 
 class ConfusionMatrix(VizCallback):
@@ -62,8 +64,10 @@ class ConfusionMatrix(VizCallback):
         self.batch_size = batch_size
         self.cmap = cmap
         self.predictor: Predictor | None = None
+        self.shared: shared.SharedView | None = None
         self.counts: np.ndarray | None = None  # the last epoch's matrix
         self._data_note = ""
+        self._figure = ConfusionFigure()  # built on the first draw, kept for the fit, dropped at its end
 
     def prepare(self, model: keras.Model) -> None:
         name = "ConfusionMatrix data"
@@ -71,6 +75,10 @@ class ConfusionMatrix(VizCallback):
         self.n_classes = check_classes("ConfusionMatrix", y, n_outputs(model), self.class_names)
         self.x, self.y = x, y
         self.predictor = Predictor(model, batch_size=self.batch_size, name="confusion_predict")
+        try:  # one data pass per epoch with the other views on the same model and data
+            self.shared = shared.register(model, x, batch_size=self.predictor._batch(x))
+        except ValueError:  # a subclassed model (layers.ProbeError): its own prediction pass
+            self.shared = None
         kept = len(y)
         self._data_note = (
             f"{kept} fixed examples" if chosen is None else f"{kept} of {n_total} examples (evenly spaced)"
@@ -79,7 +87,10 @@ class ConfusionMatrix(VizCallback):
     def compute(self, epoch: int) -> np.ndarray:
         """One prediction pass -> the counts (on the training thread)."""
         assert self.predictor is not None
-        probs = self.predictor.probabilities(self.x)
+        if self.shared is not None:
+            probs = to_probabilities(self.shared.outputs(epoch)[L.OUTPUT], self.predictor.squash)
+        else:
+            probs = self.predictor.probabilities(self.x)
         pred, _ = classes_and_confidence(probs)
         n = max(self.n_classes, probs.shape[1])
         self.counts = confusion_matrix(self.y, pred, n)
@@ -91,7 +102,7 @@ class ConfusionMatrix(VizCallback):
         total = int(counts.sum())
         correct = int(np.trace(counts))
         acc = correct / total if total else 0.0
-        image = confusion_image(
+        image = self._figure.image(
             counts,
             rates,
             class_names=self.class_names,
@@ -100,6 +111,12 @@ class ConfusionMatrix(VizCallback):
             cmap=self.cmap,
         )
         return [Frame(self.view, image, self.describe(counts, acc, correct, total))]
+
+    def _finish(self) -> None:
+        try:
+            super()._finish()  # the background thread has drawn its last frame
+        finally:
+            self._figure.close()
 
     def describe(self, counts: np.ndarray, acc: float, correct: int, total: int) -> str:
         names = self.class_names or [f"class {k}" for k in range(len(counts))]

@@ -606,6 +606,7 @@ class DecisionRegionExplainer:
         self.probe_fn = _backend.compile_function(lambda x: probe_model(x, training=False), name="features")
         self.head_fn = _backend.compile_function(lambda f: head(f, training=False), name="head")
         self.head_batch = self.batch_size or default_batch_size(int(np.prod(self.feature_shape)))
+        self.shared = None  # a callback may set an explain._shared.SharedView: the data pass shared with other views
         self.dtype = np.dtype(self.head.inputs[0].dtype)
 
     def _data_batch(self) -> int:
@@ -627,9 +628,13 @@ class DecisionRegionExplainer:
             self.xlim, self.ylim = _limits(z[:, 0], self.eps), _limits(z[:, 1], self.eps)
         self.started = True
 
-    def __call__(self) -> DecisionRegions:
+    def __call__(self, epoch: int | None = None) -> DecisionRegions:
+        """The regions for the current weights; ``epoch`` lets a shared data pass (see
+        :mod:`keras_vizcallbacks.explain._shared`) serve several views of the same epoch."""
         if not self.started:
             self.start()
+        if self.mode == "embedding":
+            return self._call_embedding(epoch)
         return getattr(self, f"_call_{self.mode}")()
 
     def _finish(self, probs_grid: np.ndarray, xx, yy, **fields: Any) -> DecisionRegions:
@@ -750,9 +755,13 @@ class DecisionRegionExplainer:
             nonfinite=self.nonfinite,
         )
 
-    def _project(self):
+    def _project(self, epoch: int | None = None):
         n = _n(self.x)
-        feats, out = run_batches(self.probe_fn, n, lambda a, b: _take(self.x, a, b), self._data_batch())
+        if self.shared is not None:
+            outs = self.shared.outputs(epoch)
+            feats, out = outs[self.probe_names[0]], outs[L.OUTPUT]
+        else:
+            feats, out = run_batches(self.probe_fn, n, lambda a, b: _take(self.x, a, b), self._data_batch())
         f = feats.reshape(n, -1).astype(np.float64)
         bad = ~np.isfinite(f)
         nonfinite = int(bad.sum())
@@ -764,8 +773,8 @@ class DecisionRegionExplainer:
         z = (f - mean) @ comps.T
         return mean, comps, ratio, z, out, nonfinite
 
-    def _call_embedding(self) -> DecisionRegions:
-        mean, comps, ratio, z, out, nonfinite = self._project()
+    def _call_embedding(self, epoch: int | None = None) -> DecisionRegions:
+        mean, comps, ratio, z, out, nonfinite = self._project(epoch)
         if self.fixed_axes:
             self.xlim = _widen(self.xlim, z[:, 0], self.eps)
             self.ylim = _widen(self.ylim, z[:, 1], self.eps)

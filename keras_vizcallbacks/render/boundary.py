@@ -1,21 +1,30 @@
 """Decision regions as a picture: a class map over a 2-D grid with the data points on top.
 
 Takes plain arrays (no model, no package imports beyond render/) and draws
-with matplotlib's object API on an Agg canvas: no pyplot, no global state, the
-figure is garbage once its pixels are read.
+with matplotlib's object API on an Agg canvas: no pyplot, no global state.
+
+:class:`BoundaryFigure` keeps one figure (axes, legend, text and scatter
+artists) across calls and only updates the data, so a callback pays for the
+layout once; :func:`decision_boundary_image` is the one-shot form. The region
+map is one RGB image at the axes' pixel size: the class probabilities are
+interpolated (bilinear) to every pixel, coloured by the winning class with
+alpha = its probability, and the pixels where the winning class changes are
+darkened — the class boundaries, drawn without contour lines.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.lines import Line2D
 
 from keras_vizcallbacks.render.color import class_colors
-from keras_vizcallbacks.render.figure import figure, figure_to_array
+from keras_vizcallbacks.render.figure import Blitter, axes_pixels, new_figure
 
 REGION_ALPHA = 0.6  # region opacity at confidence 1 (white at 0), so the points stay readable on top
+BOUNDARY_RGB = (0x22, 0x22, 0x22)  # the line where the predicted class changes
 
 
 def region_rgb(classes: np.ndarray, confidence: np.ndarray, colors: np.ndarray, max_alpha: float = REGION_ALPHA):
@@ -46,125 +55,118 @@ def _limits(lim, values) -> tuple[float, float]:
     return lo, hi
 
 
-def decision_boundary_image(
+def _sample_axis(coords: np.ndarray, lo: float, hi: float, n_px: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pixel centres of ``[lo, hi]`` in ``n_px`` pixels -> (left index, right index, weight of the right)
+    into the grid ``coords`` (increasing; clamped at its ends)."""
+    g = len(coords)
+    centres = lo + (np.arange(n_px) + 0.5) * ((hi - lo) / n_px)
+    if g < 2 or not coords[-1] > coords[0]:
+        zero = np.zeros(n_px, dtype=np.intp)
+        return zero, zero, np.zeros(n_px, dtype=np.float32)
+    u = np.clip((centres - coords[0]) / (coords[-1] - coords[0]) * (g - 1), 0.0, g - 1)
+    i0 = np.minimum(np.floor(u).astype(np.intp), g - 2)
+    return i0, i0 + 1, (u - i0).astype(np.float32)
+
+
+def region_pixels(
     classes: np.ndarray,
     confidence: np.ndarray,
     xx: np.ndarray,
     yy: np.ndarray,
+    colors: np.ndarray,
+    xlim: tuple[float, float],
+    ylim: tuple[float, float],
+    size: tuple[int, int],
     *,
     probabilities: np.ndarray | None = None,
-    n_classes: int | None = None,
-    points: np.ndarray | None = None,
-    labels: np.ndarray | None = None,
-    predictions: np.ndarray | None = None,
-    anchors: np.ndarray | None = None,
-    anchor_labels: np.ndarray | None = None,
-    anchor_predictions: np.ndarray | None = None,
-    class_names: Sequence[str] | None = None,
-    xlabel: str = "",
-    ylabel: str = "",
-    title: str = "",
-    subtitle: str = "",
-    xlim: Sequence[float] | None = None,
-    ylim: Sequence[float] | None = None,
-    equal_aspect: bool = False,
-    width: int = 640,
-    height: int = 700,
     max_alpha: float = REGION_ALPHA,
 ) -> np.ndarray:
-    """Draw decision regions; return uint8 (height, width, 3).
+    """The region map as uint8 (H, W, 3) pixels over ``xlim`` × ``ylim`` (row 0 at the top).
 
-    ``classes[r, c]`` / ``confidence[r, c]`` belong to the point ``(xx[c], yy[r])``.
-    Regions take their class's tab10 hue with alpha = confidence, and thin black
-    lines mark where the predicted class changes. Data ``points`` are coloured by
-    true ``labels`` (by ``predictions`` when there are no labels); a point whose
-    prediction differs from its label is drawn as a bold ✕. ``anchors`` (plane
-    mode) are numbered stars with their class names.
+    With ``probabilities`` (G, G, C), each pixel takes the bilinear interpolation of the grid's
+    class probabilities: the class is their argmax, the opacity their max, so the boundaries are
+    smooth at any resolution. Without, the nearest grid point's class and confidence. Pixels whose
+    class differs from the pixel to the right or below are the boundary line.
     """
-    classes = np.asarray(classes)
-    confidence = np.asarray(confidence, dtype=np.float64)
-    n = int(n_classes or 0)
-    for arr in (classes, labels, predictions, anchor_labels, anchor_predictions):
-        if arr is not None and np.size(arr):
-            n = max(n, int(np.max(arr)) + 1)
-    n = max(n, 1)
-    colors = class_colors(n)
-    names = _names(n, class_names)
+    w, h = size
     xx = np.asarray(xx, dtype=np.float64)
     yy = np.asarray(yy, dtype=np.float64)
-    x0, x1 = _limits(xlim, xx)
-    y0, y1 = _limits(ylim, yy)
-    shown = sorted({int(c) for c in np.unique(classes)} | ({int(c) for c in labels} if labels is not None else set()))
-    legend_cols = min(len(shown) + 1, 5)
-    legend_rows = -(-(len(shown) + 1) // legend_cols)
+    x0, x1, wx = _sample_axis(xx, xlim[0], xlim[1], w)
+    y0, y1, wy = _sample_axis(yy, ylim[1], ylim[0], h)  # top row first
+    if probabilities is not None and probabilities.ndim == 3 and probabilities.shape[-1] >= 1:
+        p = np.nan_to_num(np.asarray(probabilities, dtype=np.float32), nan=0.0)
+        rows = p[y0] * (1.0 - wy)[:, None, None] + p[y1] * wy[:, None, None]  # (h, G, C)
+        pix = rows[:, x0] * (1.0 - wx)[None, :, None] + rows[:, x1] * wx[None, :, None]  # (h, w, C)
+        cls = np.argmax(pix, axis=-1)
+        conf = np.take_along_axis(pix, cls[..., None], axis=-1)[..., 0]
+        nan_cells = ~np.isfinite(np.asarray(confidence, dtype=np.float64))
+        if nan_cells.any():  # a NaN grid point stays white around it
+            near = nan_cells[np.where(wy >= 0.5, y1, y0)][:, np.where(wx >= 0.5, x1, x0)]
+            conf = np.where(near, np.nan, conf)
+    else:
+        ri = np.where(wy >= 0.5, y1, y0)
+        ci = np.where(wx >= 0.5, x1, x0)
+        cls = np.asarray(classes)[ri][:, ci]
+        conf = np.asarray(confidence, dtype=np.float64)[ri][:, ci]
+    # colour through a (classes, 256 opacity levels) table: the same as region_rgb, rounded to 1/255
+    levels = np.linspace(0.0, 1.0, 256)
+    table = region_rgb(np.repeat(np.arange(len(colors)), 256).reshape(-1, 256), np.tile(levels, (len(colors), 1)),
+                       colors, max_alpha)  # fmt: skip
+    table = np.round(table * 255.0).astype(np.uint8)
+    q = np.nan_to_num(np.asarray(conf, dtype=np.float32), nan=0.0, posinf=1.0, neginf=0.0)
+    q = (np.clip(q, 0.0, 1.0) * 255.0 + 0.5).astype(np.intp)
+    cls = np.clip(np.asarray(cls, dtype=np.intp), 0, len(colors) - 1)
+    out = table[cls, q]
+    edge = np.zeros(cls.shape, dtype=bool)
+    edge[:, :-1] |= cls[:, :-1] != cls[:, 1:]
+    edge[:-1, :] |= cls[:-1, :] != cls[1:, :]
+    out[edge] = BOUNDARY_RGB
+    return out
 
-    with figure(width, height, dpi=100) as fig:
+
+class BoundaryFigure:
+    """One decision-region figure reused across calls: the layout (axes, legend, artists) is
+    built once per set of classes and names, each call only updates data, texts and limits.
+
+    Not thread-safe: one figure per callback (its draws are sequential). :meth:`close` drops
+    the figure (it is rebuilt on the next call).
+    """
+
+    def __init__(self, width: int = 640, height: int = 700) -> None:
+        self.width, self.height = int(width), int(height)
+        self._key: Any = None
+        self._fig = None
+
+    def close(self) -> None:
+        if self._fig is not None:
+            self._fig.clear()
+        self._fig = self._key = None
+        self._a = {}
+
+    def _build(self, key, colors, names, shown, misclassified, subtitle, equal_aspect) -> None:
+        self.close()
+        width, height = self.width, self.height
+        legend_cols = min(len(shown) + 1, 5)
+        legend_rows = -(-(len(shown) + 1) // legend_cols)
+        fig = new_figure(width, height, dpi=100)
         bottom_px = 62 + 26 * legend_rows
         top_px = 64 if subtitle else 42
-        ax = fig.add_axes((92 / width, bottom_px / height, 1 - 106 / width, 1 - (bottom_px + top_px) / height))
-        rgb = region_rgb(classes, confidence, colors, max_alpha)
-        dx = (xx[-1] - xx[0]) / max(len(xx) - 1, 1) / 2 if len(xx) > 1 else 0.5
-        dy = (yy[-1] - yy[0]) / max(len(yy) - 1, 1) / 2 if len(yy) > 1 else 0.5
-        ax.imshow(
-            rgb,
-            origin="lower",
-            extent=(xx[0] - dx, xx[-1] + dx, yy[0] - dy, yy[-1] + dy),
-            interpolation="nearest",
-            aspect="equal" if equal_aspect else "auto",
-            zorder=0,
-        )
-        if len(np.unique(classes)) > 1 and len(xx) > 1 and len(yy) > 1:
-            _draw_boundaries(ax, xx, yy, classes, probabilities)
-        if points is not None and len(points):
-            pts = np.asarray(points, dtype=np.float64)
-            ok = np.all(np.isfinite(pts), axis=1)
-            hue = labels if labels is not None else predictions
-            hue = np.zeros(len(pts), dtype=np.int64) if hue is None else np.asarray(hue, dtype=np.int64)
-            wrong = (
-                np.asarray(labels) != np.asarray(predictions)
-                if labels is not None and predictions is not None
-                else np.zeros(len(pts), bool)
-            )
-            size = float(np.clip(3000.0 / max(len(pts), 1), 10.0, 60.0))
-            right = ok & ~wrong
-            ax.scatter(
-                pts[right, 0],
-                pts[right, 1],
-                c=colors[hue[right]] / 255.0,
-                s=size,
-                marker="o",
-                edgecolors="black",
-                linewidths=0.6,
-                zorder=3,
-            )
-            bad = ok & wrong
-            ax.scatter(
-                pts[bad, 0],
-                pts[bad, 1],
-                c=colors[hue[bad]] / 255.0,
-                s=size * 2.2,
-                marker="X",
-                edgecolors="black",
-                linewidths=0.9,
-                zorder=4,
-            )
-        if anchors is not None:
-            _draw_anchors(ax, np.asarray(anchors, dtype=np.float64), anchor_labels, anchor_predictions, colors, names)
-        ax.set_xlim(x0, x1)
-        ax.set_ylim(y0, y1)
-        ax.set_xlabel(xlabel, fontsize=14)
-        ax.set_ylabel(ylabel, fontsize=14)
+        box = (92 / width, bottom_px / height, 1 - 106 / width, 1 - (bottom_px + top_px) / height)
+        ax = fig.add_axes(box)
+        ax.set_aspect("equal" if equal_aspect else "auto", adjustable="box")
+        right = ax.scatter(np.zeros(0), np.zeros(0), marker="o", edgecolors="black", linewidths=0.6, zorder=3)
+        bad = ax.scatter(np.zeros(0), np.zeros(0), marker="X", edgecolors="black", linewidths=0.9, zorder=4)
         ax.tick_params(labelsize=11)
-        if title:
-            fig.text(0.5, 1 - 8 / height, title, ha="center", va="top", fontsize=17, fontweight="bold")
-        if subtitle:
-            fig.text(0.5, 1 - 36 / height, subtitle, ha="center", va="top", fontsize=13, color="#333333")
+        xlabel = ax.set_xlabel("", fontsize=14)
+        ylabel = ax.set_ylabel("", fontsize=14)
+        title = fig.text(0.5, 1 - 8 / height, "", ha="center", va="top", fontsize=17, fontweight="bold")
+        sub = fig.text(0.5, 1 - 36 / height, "", ha="center", va="top", fontsize=13, color="#333333")
         handles = [
             Line2D([], [], marker="s", linestyle="", markersize=13, markerfacecolor=colors[k] / 255.0,
                    markeredgecolor="black", label=names[k])
             for k in shown
         ]  # fmt: skip
-        if points is not None and labels is not None and predictions is not None:
+        if misclassified:
             handles.append(
                 Line2D([], [], marker="X", linestyle="", markersize=11, markerfacecolor="white",
                        markeredgecolor="black", label="misclassified")
@@ -180,7 +182,125 @@ def decision_boundary_image(
                 handletextpad=0.3,
                 columnspacing=1.2,
             )
-        return figure_to_array(fig)
+        self._fig, self._key = fig, key
+        # the region image, points, spines (over the image) and the titles change every call;
+        # ticks, axis labels and legend are redrawn only when the limits or labels change
+        dynamic = [right, bad, *ax.spines.values(), title, sub]
+        self._a = {"ax": ax, "right": right, "bad": bad, "xlabel": xlabel, "ylabel": ylabel,
+                   "title": title, "sub": sub, "box": box, "extra": [], "blit": Blitter(fig, dynamic)}  # fmt: skip
+
+    def image(
+        self,
+        classes: np.ndarray,
+        confidence: np.ndarray,
+        xx: np.ndarray,
+        yy: np.ndarray,
+        *,
+        probabilities: np.ndarray | None = None,
+        n_classes: int | None = None,
+        points: np.ndarray | None = None,
+        labels: np.ndarray | None = None,
+        predictions: np.ndarray | None = None,
+        anchors: np.ndarray | None = None,
+        anchor_labels: np.ndarray | None = None,
+        anchor_predictions: np.ndarray | None = None,
+        class_names: Sequence[str] | None = None,
+        xlabel: str = "",
+        ylabel: str = "",
+        title: str = "",
+        subtitle: str = "",
+        xlim: Sequence[float] | None = None,
+        ylim: Sequence[float] | None = None,
+        equal_aspect: bool = False,
+        max_alpha: float = REGION_ALPHA,
+    ) -> np.ndarray:
+        """Draw decision regions; return uint8 (height, width, 3). See :func:`decision_boundary_image`."""
+        classes = np.asarray(classes)
+        confidence = np.asarray(confidence, dtype=np.float64)
+        n = int(n_classes or 0)
+        for arr in (classes, labels, predictions, anchor_labels, anchor_predictions):
+            if arr is not None and np.size(arr):
+                n = max(n, int(np.max(arr)) + 1)
+        n = max(n, 1)
+        colors = class_colors(n)
+        names = _names(n, class_names)
+        xx = np.asarray(xx, dtype=np.float64)
+        yy = np.asarray(yy, dtype=np.float64)
+        x0, x1 = _limits(xlim, xx)
+        y0, y1 = _limits(ylim, yy)
+        shown = tuple(
+            sorted({int(c) for c in np.unique(classes)} | ({int(c) for c in labels} if labels is not None else set()))
+        )
+        misclassified = points is not None and labels is not None and predictions is not None
+        key = (n, tuple(names), shown, misclassified, bool(subtitle), bool(equal_aspect))
+        if key != self._key:
+            self._build(key, colors, names, shown, misclassified, subtitle, equal_aspect)
+        a = self._a
+        ax = a["ax"]
+        for artist in a["extra"]:
+            artist.remove()
+        a["extra"] = []
+
+        pts = np.zeros((0, 2)) if points is None else np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        if len(pts):
+            ok = np.all(np.isfinite(pts), axis=1)
+            hue = labels if labels is not None else predictions
+            hue = np.zeros(len(pts), dtype=np.int64) if hue is None else np.asarray(hue, dtype=np.int64)
+            wrong = np.asarray(labels) != np.asarray(predictions) if misclassified else np.zeros(len(pts), bool)
+            s = float(np.clip(3000.0 / max(len(pts), 1), 10.0, 60.0))
+            for name, sel, scale in (("right", ok & ~wrong, 1.0), ("bad", ok & wrong, 2.2)):
+                coll = a[name]
+                coll.set_offsets(pts[sel])
+                coll.set_facecolors(colors[hue[sel]] / 255.0)
+                coll.set_sizes([s * scale])
+        else:
+            for name in ("right", "bad"):
+                a[name].set_offsets(np.zeros((0, 2)))
+        if anchors is not None:
+            a["extra"] = _draw_anchors(
+                ax, np.asarray(anchors, dtype=np.float64), anchor_labels, anchor_predictions, colors, names
+            )
+        ax.set_xlim(x0, x1)
+        ax.set_ylim(y0, y1)
+        a["xlabel"].set_text(xlabel)
+        a["ylabel"].set_text(ylabel)
+        a["title"].set_text(title)
+        a["sub"].set_text(subtitle)
+        canvas = a["blit"].begin((x0, x1, y0, y1, xlabel, ylabel))
+        # the region map goes straight into the canvas at the axes' pixel size (under points and spines)
+        left, top, w, h = axes_pixels(ax)
+        probs = None if probabilities is None else np.asarray(probabilities)
+        canvas[top : top + h, left : left + w, :3] = region_pixels(
+            classes, confidence, xx, yy, colors, (x0, x1), (y0, y1), (w, h), probabilities=probs, max_alpha=max_alpha
+        )
+        return a["blit"].finish(extra=tuple(a["extra"]))
+
+
+def decision_boundary_image(
+    classes: np.ndarray,
+    confidence: np.ndarray,
+    xx: np.ndarray,
+    yy: np.ndarray,
+    *,
+    width: int = 640,
+    height: int = 700,
+    **kwargs: Any,
+) -> np.ndarray:
+    """Draw decision regions; return uint8 (height, width, 3).
+
+    ``classes[r, c]`` / ``confidence[r, c]`` belong to the point ``(xx[c], yy[r])``.
+    Regions take their class's tab10 hue with alpha = confidence, and thin dark
+    lines mark where the predicted class changes. Data ``points`` are coloured by
+    true ``labels`` (by ``predictions`` when there are no labels); a point whose
+    prediction differs from its label is drawn as a bold ✕. ``anchors`` (plane
+    mode) are numbered stars with their class names. Keyword arguments: those of
+    :meth:`BoundaryFigure.image`. A callback keeps a :class:`BoundaryFigure` instead.
+    """
+    fig = BoundaryFigure(width, height)
+    try:
+        return fig.image(classes, confidence, xx, yy, **kwargs)
+    finally:
+        fig.close()
 
 
 def _row_major(items: list, ncol: int) -> list:
@@ -192,24 +312,9 @@ def _row_major(items: list, ncol: int) -> list:
     return [slots[r][c] for c in range(ncol) for r in range(nrow) if slots[r][c] is not None]
 
 
-def _draw_boundaries(ax, xx, yy, classes, probabilities) -> None:
-    """One thin line where the predicted class changes. With probabilities, each class's zero
-    level of ``p_k - max_{j != k} p_j`` (interpolated, so it is smooth; the two classes on either
-    side of a boundary give the same line); without, the edges of each class's cells."""
-    present = [int(k) for k in np.unique(classes)]
-    for k in present:
-        if probabilities is not None and k < probabilities.shape[-1]:
-            p = np.nan_to_num(np.asarray(probabilities, dtype=np.float64), nan=0.0)
-            others = np.delete(p, k, axis=-1)
-            field = p[..., k] - (others.max(axis=-1) if others.shape[-1] else 0.0)
-            field = np.where(classes == k, np.maximum(field, 1e-9), np.minimum(field, -1e-9))
-        else:
-            field = (classes == k).astype(np.float64) - 0.5
-        if field.min() < 0 < field.max():
-            ax.contour(xx, yy, field, levels=[0.0], colors="#222222", linewidths=1.0, zorder=1)
-
-
-def _draw_anchors(ax, anchors, labels, predictions, colors, names) -> None:
+def _draw_anchors(ax, anchors, labels, predictions, colors, names) -> list:
+    """Numbered stars with their class names; returns the artists (removed on the next call)."""
+    artists = []
     finite = anchors[np.all(np.isfinite(anchors), axis=1)]
     mid_x = float(np.mean(finite[:, 0])) if len(finite) else 0.0
     for i, (ax_x, ax_y) in enumerate(anchors):
@@ -219,8 +324,8 @@ def _draw_anchors(ax, anchors, labels, predictions, colors, names) -> None:
         true = None if labels is None else int(labels[i])
         pred = None if predictions is None else int(predictions[i])
         hue = true if true is not None else (pred if pred is not None else 0)
-        ax.scatter([ax_x], [ax_y], s=420, marker="*", c=[colors[hue] / 255.0], edgecolors="black",
-                   linewidths=1.3, zorder=5)  # fmt: skip
+        artists.append(ax.scatter([ax_x], [ax_y], s=420, marker="*", c=[colors[hue] / 255.0], edgecolors="black",
+                                  linewidths=1.3, zorder=5))  # fmt: skip
         text = f"{i + 1}"
         if true is not None:
             text += f": {names[true]}"
@@ -228,17 +333,20 @@ def _draw_anchors(ax, anchors, labels, predictions, colors, names) -> None:
                 text += f" (→ {names[pred]})"
         elif pred is not None:
             text += f": → {names[pred]}"
-        ax.annotate(
-            text,
-            (ax_x, ax_y),
-            xytext=(-12 if right else 12, 12),
-            textcoords="offset points",
-            ha="right" if right else "left",
-            fontsize=14,
-            fontweight="bold",
-            bbox={"boxstyle": "round,pad=0.25", "facecolor": "white", "edgecolor": "#444444", "alpha": 0.9},
-            zorder=6,
+        artists.append(
+            ax.annotate(
+                text,
+                (ax_x, ax_y),
+                xytext=(-12 if right else 12, 12),
+                textcoords="offset points",
+                ha="right" if right else "left",
+                fontsize=14,
+                fontweight="bold",
+                bbox={"boxstyle": "round,pad=0.25", "facecolor": "white", "edgecolor": "#444444", "alpha": 0.9},
+                zorder=6,
+            )
         )
+    return artists
 
 
-__all__ = ["REGION_ALPHA", "decision_boundary_image", "region_rgb"]
+__all__ = ["REGION_ALPHA", "BoundaryFigure", "decision_boundary_image", "region_pixels", "region_rgb"]
