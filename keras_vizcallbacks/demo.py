@@ -1,11 +1,11 @@
 """``python -m keras_vizcallbacks.demo`` (``make demo``): train the seed article's CNN with every view.
 
-Trains :func:`keras_vizcallbacks.models.reference_cnn` on the embedded shapes
+Trains `keras_vizcallbacks.models.reference_cnn` on the embedded shapes
 data (no download) with ``keras.callbacks.TensorBoard`` and every view this
 version of the package has, writes ``logs/demo-<timestamp>``, and prints the
 TensorBoard command and a summary of what was written. ``--help`` lists the options.
 
-The table of views (:data:`VIEWS`) is also what the examples use to add "every
+The table of views (`VIEWS`) is also what the examples use to add "every
 view": a view is included when its class exists in ``keras_vizcallbacks``.
 """
 
@@ -48,7 +48,7 @@ class ViewData:
 
 
 def available_views() -> list[str]:
-    """Names (keys of :data:`VIEWS`) of the views this installed version provides."""
+    """Names (keys of `VIEWS`) of the views this installed version provides."""
     import keras_vizcallbacks as kv
 
     return [name for name, (cls, _) in VIEWS.items() if hasattr(kv, cls)]
@@ -248,7 +248,7 @@ def parse_views(spec: str) -> list[str] | None:
 
 
 def run(args: argparse.Namespace, print_fn: Callable[[str], None] = print) -> dict[str, Any]:
-    """Train and write the logs; returns the summary (see :func:`summarize`) plus ``log_dir`` and ``seconds``."""
+    """Train and write the logs; returns the summary (see `summarize`) plus ``log_dir`` and ``seconds``."""
     import keras
 
     import keras_vizcallbacks as kv

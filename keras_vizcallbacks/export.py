@@ -1,6 +1,6 @@
 """Turning one tag's images over all steps into an animated GIF or a contact sheet.
 
-Reads the event files of a TensorBoard run directory (:func:`keras_vizcallbacks.writers.read_images`),
+Reads the event files of a TensorBoard run directory (`keras_vizcallbacks.writers.read_images`),
 so it works on any log directory written by the callbacks, during or after training::
 
     from keras_vizcallbacks import export

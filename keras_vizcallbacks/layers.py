@@ -9,7 +9,7 @@ Keras 3 makes two things harder than they look:
   with "not connected". The outer graph has to be rebuilt on top of the inner
   model's tensors.
 
-Everything here is built on one mechanism, :func:`replay`: the model's graph is
+Everything here is built on one mechanism, `replay`: the model's graph is
 re-run symbolically on fresh inputs, layer by layer, and a visitor may replace
 any call (tap a nested model, take a pre-activation, track geometry). The user's
 model and its weights are shared, never copied or mutated.
@@ -290,7 +290,7 @@ def build_probe(
 ) -> Probe:
     """One model that returns several layers' outputs from a single forward pass.
 
-    ``paths`` are layer paths as given by :func:`iter_layers` (nested models
+    ``paths`` are layer paths as given by `iter_layers` (nested models
     allowed). ``inputs_of`` taps the *input* of those layers instead of their
     output (key ``"<path>:input"``). ``logits=True`` adds the pre-softmax /
     pre-sigmoid value of the model's output under ``LOGITS``; ``output=True``

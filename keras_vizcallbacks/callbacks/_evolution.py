@@ -38,7 +38,7 @@ def evolution_description(tag: str, steps: list[int], total: int | None = None) 
 def write_evolution(callback: Any) -> list[str]:
     """Write ``<tag>/evolution`` for every tag ``callback`` wrote in this fit; return the tags written.
 
-    ``callback`` is a :class:`~keras_vizcallbacks.VizCallback` whose writer is
+    ``callback`` is a `VizCallback` whose writer is
     still open. A failure goes through the callback's error policy (warn once,
     or raise with ``on_error="raise"``).
     """

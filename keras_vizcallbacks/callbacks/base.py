@@ -5,7 +5,7 @@ A view is a subclass that implements two methods:
 * ``prepare(model)`` — once per model, in ``on_train_begin``: validate the
   configuration against the model (raise ``ValueError`` naming the fix), build
   probe models and compiled functions.
-* ``render(epoch)`` — at a scheduled epoch end: return :class:`Frame` objects
+* ``render(epoch)`` — at a scheduled epoch end: return `Frame` objects
   (tag, uint8 image, Markdown description). A view may instead implement
   ``compute(epoch)`` (everything that touches the model, on the training
   thread) and ``draw(computed, epoch)`` (arrays -> frames, which may run on a
@@ -140,7 +140,7 @@ class VizCallback(keras.callbacks.Callback):
 
     def compute(self, epoch: int) -> Any:
         """Runs on the training thread: everything that touches the model (weights,
-        forward/backward passes); returns plain arrays for :meth:`draw`.
+        forward/backward passes); returns plain arrays for `draw`.
 
         The default renders everything here (``render``), so a view that only
         implements ``render`` works unchanged with ``async_write`` (only writing
@@ -149,7 +149,7 @@ class VizCallback(keras.callbacks.Callback):
         return self.render(epoch)
 
     def draw(self, computed: Any, epoch: int) -> list[Frame]:
-        """Arrays from :meth:`compute` -> frames. May run on the background thread
+        """Arrays from `compute` -> frames. May run on the background thread
         (``async_write``): it must not call the model. Default: ``computed`` are the frames."""
         return computed
 

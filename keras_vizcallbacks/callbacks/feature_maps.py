@@ -35,7 +35,7 @@ class FeatureMaps(VizCallback):
         max_channels: channels drawn per layer and sample.
         cmap: matplotlib colormap of the tiles.
         **options: the options every view takes (``every_n_epochs``, ``run_name``,
-            ``on_error``, ...): see :class:`~keras_vizcallbacks.VizCallback`.
+            ``on_error``, ...): see `VizCallback`.
     """
 
     view = "feature_maps"

@@ -33,7 +33,7 @@ class FilterGrid(VizCallback):
         max_channels: input channels drawn per filter.
         cmap: diverging matplotlib colormap for the heatmaps.
         **options: the options every view takes (``every_n_epochs``, ``run_name``,
-            ``on_error``, ...): see :class:`~keras_vizcallbacks.VizCallback`.
+            ``on_error``, ...): see `VizCallback`.
     """
 
     view = "filters"

@@ -1,6 +1,6 @@
 """GradCAM: where a conv layer looks for the target class, for fixed samples, per epoch.
 
-Also holds the part shared with :class:`~keras_vizcallbacks.Saliency`: samples,
+Also holds the part shared with `Saliency`: samples,
 labels, the target class, class names and the captions.
 """
 
@@ -164,7 +164,7 @@ class GradCAM(_AttributionView):
         image_input: the image input's name or index for multi-input models.
         cmap: matplotlib colormap of the heatmap; ``alpha`` its opacity.
         **options: the options every view takes (``every_n_epochs``, ``run_name``,
-            ``on_error``, ...): see :class:`~keras_vizcallbacks.VizCallback`.
+            ``on_error``, ...): see `VizCallback`.
     """
 
     view = "grad_cam"

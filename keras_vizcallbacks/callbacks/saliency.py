@@ -45,7 +45,7 @@ class Saliency(_AttributionView):
         cmap: colormap (default ``"inferno"``, ``"RdBu_r"`` for ``reduce="sum"``); ``alpha``
             the overlay's opacity.
         **options: the options every view takes (``every_n_epochs``, ``run_name``,
-            ``on_error``, ...): see :class:`~keras_vizcallbacks.VizCallback`.
+            ``on_error``, ...): see `VizCallback`.
     """
 
     view = "saliency"

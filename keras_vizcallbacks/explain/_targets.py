@@ -2,7 +2,7 @@
 
 Shared by the gradient methods (Grad-CAM family, saliency). The score is the
 target class's logit: the pre-softmax / pre-sigmoid value when the model ends
-in a squashing activation (taken by :func:`keras_vizcallbacks.layers.build_probe`
+in a squashing activation (taken by `keras_vizcallbacks.layers.build_probe`
 with ``logits=True``, the user's model untouched). A model with one sigmoid
 output is a binary classifier: class 1 scores its logit, class 0 the negative.
 

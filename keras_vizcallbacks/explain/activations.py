@@ -39,7 +39,7 @@ def feature_maps(model: keras.Model, x: Any, layers: Sequence[str] | None = None
     """``{layer path: output}`` (float32, channels last as the layer gives them) for ``x``.
 
     ``layers`` defaults to every conv layer (nested models searched). For a
-    notebook; callbacks keep an :class:`ActivationProbe` built once.
+    notebook; callbacks keep an `ActivationProbe` built once.
     """
     paths = [p for p, _ in L.conv_layers(model)] if layers is None else [L.find_layer(model, n)[0] for n in layers]
     return ActivationProbe(model, paths)(x)

@@ -20,7 +20,7 @@ target class's logit; a method then turns ``(A, G)`` into a map (N, h, w):
 
 Maps are placed on the input by receptive-field geometry: cell (r, c) is
 centred on input pixel ``offset + stride * (r, c)`` (see
-:func:`keras_vizcallbacks.layers.geometry`), and pixels between centres are
+`keras_vizcallbacks.layers.geometry`), and pixels between centres are
 interpolated bilinearly (clamped at the borders). A plain resize would shift
 the peak by several pixels on small inputs.
 """
@@ -124,7 +124,7 @@ def cam_layer(model: keras.Model) -> tuple[str, keras.layers.Layer]:
 
 
 def resolve_layer(model: keras.Model, layer: str | None) -> tuple[str, keras.layers.Layer]:
-    """``layer`` (a name, a nested path, or None for :func:`cam_layer`) -> ``(path, layer)``.
+    """``layer`` (a name, a nested path, or None for `cam_layer`) -> ``(path, layer)``.
 
     Raises ValueError naming the layers that can be used.
     """
@@ -217,7 +217,7 @@ def normalize_maps(maps: np.ndarray) -> np.ndarray:
 
 @dataclasses.dataclass
 class CAMResult:
-    """What one call of :class:`GradCAMExplainer` returns (numpy, float32 maps)."""
+    """What one call of `GradCAMExplainer` returns (numpy, float32 maps)."""
 
     maps: np.ndarray  # (N, H, W) placed on the input (or raw, with upsample=False)
     raw: np.ndarray  # (N, h, w) at the layer's resolution, ReLU applied, not normalized
@@ -237,8 +237,8 @@ class GradCAMExplainer:
     Args:
         model: a Sequential or functional Keras model ending in a classifier.
         layer: layer name or nested path (``"resnet50/conv5_block3_out"``);
-            ``None`` for :func:`cam_layer`.
-        method: one of :data:`METHODS`.
+            ``None`` for `cam_layer`.
+        method: one of `METHODS`.
         image_input: for multi-input models, the image input's name or index
             (default: the first 4-D input). The other inputs are held fixed.
         batch_size: Score-CAM's masked images are evaluated in batches of this size.
@@ -385,7 +385,7 @@ _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def explainer(
     model: keras.Model, layer: str | None = None, method: str = "gradcam", image_input: str | int | None = None
 ) -> GradCAMExplainer:
-    """A :class:`GradCAMExplainer` for ``(model, layer, method)``, cached per model."""
+    """A `GradCAMExplainer` for ``(model, layer, method)``, cached per model."""
     key = (layer, method, image_input)
     try:
         per_model = _CACHE.setdefault(model, {})

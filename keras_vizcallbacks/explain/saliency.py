@@ -12,7 +12,7 @@ Methods (all differentiate the target class's logit, pre-softmax):
   trapezoidal rule over ``steps`` intervals (``steps + 1`` gradient
   evaluations). Completeness: the attributions sum to
   ``score(x) - score(baseline)`` up to the integration error, which
-  :class:`SaliencyResult` reports as ``delta``.
+  `SaliencyResult` reports as ``delta``.
 
 The copies of SmoothGrad and Integrated Gradients are evaluated in fixed-size
 batches (the last one padded) so one compiled function, traced once, serves
@@ -96,7 +96,7 @@ def reduce_channels(attributions: np.ndarray, reduce: str | None) -> np.ndarray:
 
 @dataclasses.dataclass
 class SaliencyResult:
-    """What one call of :class:`SaliencyExplainer` returns (numpy)."""
+    """What one call of `SaliencyExplainer` returns (numpy)."""
 
     maps: np.ndarray  # (N, H, W) reduced, or (N, H, W, C) with reduce=None
     attributions: np.ndarray  # (N, H, W, C) float32, per channel
@@ -116,7 +116,7 @@ class SaliencyExplainer:
     Args:
         model: a Keras classifier. Sequential and functional models are
             differentiated at their logits; a subclassed model at its output.
-        method: one of :data:`METHODS`.
+        method: one of `METHODS`.
         image_input: for multi-input models, the image input's name or index
             (default: the first 4-D input); the other inputs are held fixed.
         batch_size: noisy / interpolated copies per gradient call.
@@ -316,7 +316,7 @@ _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def explainer(
     model: keras.Model, method: str = "vanilla", image_input: str | int | None = None, **options: Any
 ) -> SaliencyExplainer:
-    """A :class:`SaliencyExplainer`, cached per model for hashable options."""
+    """A `SaliencyExplainer`, cached per model for hashable options."""
     try:
         key = (method, image_input, tuple(sorted(options.items())))
         hash(key)

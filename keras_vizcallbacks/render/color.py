@@ -107,7 +107,7 @@ def to_rgb(images: np.ndarray, *, per: int = 0, symmetric: bool = False) -> np.n
     """Images (..., H, W, C) with C in {1, 3, 4} (or more: first 3) -> uint8 RGB.
 
     uint8 input is kept as is; float input is min-max scaled (``per`` as in
-    :func:`normalize`; values already in [0, 1] keep their range).
+    `normalize`; values already in [0, 1] keep their range).
     """
     images = np.asarray(images)
     if images.shape[-1] == 1:

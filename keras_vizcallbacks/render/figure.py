@@ -80,7 +80,7 @@ class Blitter:
         return np.ascontiguousarray(np.asarray(self.fig.canvas.buffer_rgba())[..., :3])
 
     def render(self, key: object, extra: tuple = ()) -> np.ndarray:
-        """:meth:`begin` then :meth:`finish`."""
+        """`begin` then `finish`."""
         self.begin(key)
         return self.finish(extra)
 

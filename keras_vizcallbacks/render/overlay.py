@@ -63,7 +63,7 @@ def scale_maps(
 def attribution_image(
     maps: np.ndarray, cmap: str = "inferno", *, symmetric: bool = False, percentile: float | None = None
 ) -> np.ndarray:
-    """Maps (N, H, W) -> uint8 (N, H, W, 3), each scaled on its own (see :func:`scale_maps`).
+    """Maps (N, H, W) -> uint8 (N, H, W, 3), each scaled on its own (see `scale_maps`).
 
     With ``cmap="gray"`` the grey level is monotonic in the value and spans 0..255.
     """
@@ -82,7 +82,7 @@ def overlay(
 ) -> np.ndarray:
     """Blend each map's colours onto its image: ``(1 - alpha) * image + alpha * colour``.
 
-    ``images`` is uint8 (N, H, W, 3) or float (converted with :func:`to_rgb`,
+    ``images`` is uint8 (N, H, W, 3) or float (converted with `to_rgb`,
     each image scaled alone); ``maps`` (N, H, W) are scaled per image.
     """
     base = images if images.dtype == np.uint8 and images.shape[-1] == 3 else to_rgb(images, per=1)

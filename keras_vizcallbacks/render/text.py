@@ -42,7 +42,7 @@ def caption(
 def _caption_strip(
     lines: tuple[str, ...], width: int, size: int, fg: tuple[int, int, int], bg: tuple[int, int, int]
 ) -> np.ndarray:
-    """The text strip of :func:`caption`, cached: views caption the same samples every epoch."""
+    """The text strip of `caption`, cached: views caption the same samples every epoch."""
     line_h = size + 3
     strip = Image.new("RGB", (width, line_h * len(lines) + 4), bg)
     draw = ImageDraw.Draw(strip)

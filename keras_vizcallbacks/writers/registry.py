@@ -94,7 +94,7 @@ def acquire(log_dir: str, run_name: str = "viz", png_dir: str | None = None) -> 
 
 
 def check(log_dir: str, run_name: str = "viz", png_dir: str | None = None) -> None:
-    """ValueError now (naming the fix) if :func:`acquire` could not open these paths; opens nothing."""
+    """ValueError now (naming the fix) if `acquire` could not open these paths; opens nothing."""
     validate_run_name(run_name)
     path = run_path(log_dir, run_name)
     with _LOCK:
