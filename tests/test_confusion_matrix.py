@@ -136,3 +136,18 @@ def test_image_has_no_leak_and_handles_many_classes():
     assert img.shape == (640, 640, 3)
     # an empty matrix renders too (no division by zero)
     assert confusion_image(np.zeros((3, 3), int), normalize_confusion(np.zeros((3, 3)))).shape == (640, 640, 3)
+
+
+def test_reused_figure_draws_the_same_pixels_as_a_fresh_one():
+    from keras_vizcallbacks.render.confusion import ConfusionFigure
+
+    rng = np.random.default_rng(3)
+    fig = ConfusionFigure()
+    try:
+        for k in range(3):
+            c = confusion_matrix(rng.integers(0, 4, 200), rng.integers(0, 4, 200), 4)
+            rates = normalize_confusion(c) if k != 1 else None
+            kwargs = dict(class_names=["a", "b", "c", "d"], title=f"epoch {k}", subtitle=f"sub {k}")
+            np.testing.assert_array_equal(fig.image(c, rates, **kwargs), confusion_image(c, rates, **kwargs))
+    finally:
+        fig.close()

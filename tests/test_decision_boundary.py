@@ -494,3 +494,24 @@ def test_rendering_does_not_leak_figures(moons, moons_model):
             r.classes, r.confidence, r.xx, r.yy, points=r.points, labels=r.labels, predictions=r.predictions
         )
     assert count() == before
+
+
+def test_reused_figure_draws_the_same_pixels_as_a_fresh_one(moons, moons_model):
+    """BoundaryFigure redraws only what changes (blitting); every frame equals a one-shot render,
+    also when limits, axis labels, titles and points change between calls."""
+    from keras_vizcallbacks.render.boundary import BoundaryFigure
+
+    x, y = moons
+    fig = BoundaryFigure()
+    try:
+        for k, (scale, n) in enumerate([(1.0, 100), (1.0, 80), (2.0, 100), (2.0, 100)]):
+            r = decision_regions(moons_model, x[:n] * scale, y[:n], grid_resolution=15)
+            kwargs = dict(
+                probabilities=r.probabilities, points=r.points, labels=r.labels, predictions=r.predictions,
+                xlabel=f"x {k // 2}", ylabel="y", title=f"epoch {k}", subtitle=f"n {n}", xlim=r.xlim, ylim=r.ylim,
+            )  # fmt: skip
+            reused = fig.image(r.classes, r.confidence, r.xx, r.yy, **kwargs)
+            fresh = decision_boundary_image(r.classes, r.confidence, r.xx, r.yy, **kwargs)
+            np.testing.assert_array_equal(reused, fresh)
+    finally:
+        fig.close()

@@ -136,6 +136,7 @@ class BoundaryFigure:
         self.width, self.height = int(width), int(height)
         self._key: Any = None
         self._fig = None
+        self._a: dict[str, Any] = {}
 
     def close(self) -> None:
         if self._fig is not None:
@@ -183,11 +184,12 @@ class BoundaryFigure:
                 columnspacing=1.2,
             )
         self._fig, self._key = fig, key
-        # the region image, points, spines (over the image) and the titles change every call;
-        # ticks, axis labels and legend are redrawn only when the limits or labels change
-        dynamic = [right, bad, *ax.spines.values(), title, sub]
+        # the region image, points, spines (over the image), axis labels (PC1/PC2 carry their variance) and
+        # titles are drawn every call; the ticks once per axis limits, the legend once per layout
+        dynamic = [right, bad, *ax.spines.values(), ax.xaxis.label, ax.yaxis.label, title, sub]
+        blit = Blitter(fig, dynamic, cached=[ax.xaxis, ax.yaxis])
         self._a = {"ax": ax, "right": right, "bad": bad, "xlabel": xlabel, "ylabel": ylabel,
-                   "title": title, "sub": sub, "box": box, "extra": [], "blit": Blitter(fig, dynamic)}  # fmt: skip
+                   "title": title, "sub": sub, "box": box, "extra": [], "blit": blit}  # fmt: skip
 
     def image(
         self,
@@ -266,7 +268,7 @@ class BoundaryFigure:
         a["ylabel"].set_text(ylabel)
         a["title"].set_text(title)
         a["sub"].set_text(subtitle)
-        canvas = a["blit"].begin((x0, x1, y0, y1, xlabel, ylabel))
+        canvas = a["blit"].begin((x0, x1, y0, y1) if equal_aspect else None, cached_key=(x0, x1, y0, y1))
         # the region map goes straight into the canvas at the axes' pixel size (under points and spines)
         left, top, w, h = axes_pixels(ax)
         probs = None if probabilities is None else np.asarray(probabilities)

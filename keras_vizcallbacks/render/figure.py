@@ -41,32 +41,63 @@ def figure(width_px: int = 512, height_px: int = 512, dpi: int = 100) -> Iterato
 class Blitter:
     """Redraw only what changes on a figure reused across calls.
 
-    ``dynamic`` artists (in drawing order) are marked animated: a full draw
-    leaves them out and its pixels are kept as the background; each later
-    call restores that background and draws only them on top. The background
-    is redrawn when ``key`` (what the static artists depend on: limits, labels)
-    changes. Pixels are the same as a full draw as long as no static artist
-    is meant to sit above a dynamic one (put spines or grid lines in ``dynamic``).
+    ``dynamic`` artists (in drawing order) are left out of a full draw, whose
+    pixels are kept as the background (redrawn when ``key`` changes); each call
+    restores it and draws only them on top. ``cached`` artists (e.g. the axes'
+    ticks, which change only with the limits) are drawn over the background once
+    per value of ``cached_key`` and kept as a second background. Pixels are the
+    same as a full draw as long as no static or cached artist is meant to sit
+    above a dynamic one (put spines or grid lines in ``dynamic``). An axis may be
+    dynamic or cached: its label position is still computed when it is drawn.
     """
 
-    def __init__(self, fig: Figure, dynamic: list) -> None:
+    def __init__(self, fig: Figure, dynamic: list, cached: list = ()) -> None:
         self.fig = fig
         self.dynamic = list(dynamic)
-        for artist in self.dynamic:
+        self.cached = list(cached)
+        for artist in (*self.dynamic, *self.cached):
             artist.set_animated(True)
         self._background = None
         self._key: object = None
+        self._cached_background = None
+        self._cached_key: object = None
 
-    def begin(self, key: object) -> np.ndarray:
-        """Start a frame: the background (redrawn when ``key`` changed) in the canvas; returns the
-        canvas pixels, uint8 (H, W, 4) and writable, for pasting pixels under the dynamic artists."""
+    def begin(self, key: object = None, cached_key: object = None) -> np.ndarray:
+        """Start a frame: the background (redrawn when ``key`` changed) and the cached artists
+        (redrawn when ``cached_key`` changed) in the canvas; returns the canvas pixels, uint8
+        (H, W, 4) and writable, for pasting pixels under the dynamic artists."""
         canvas = self.fig.canvas
         if self._background is None or key != self._key:
-            canvas.draw()
+            moving = (*self.dynamic, *self.cached)
+            shown = [artist.get_visible() for artist in moving]
+            for artist in moving:  # hidden too: an axis draws its label even when it is animated
+                artist.set_visible(False)
+            try:
+                canvas.draw()
+            finally:
+                for artist, visible in zip(moving, shown):
+                    artist.set_visible(visible)
             self._background = canvas.copy_from_bbox(self.fig.bbox)
             self._key = key
+            self._cached_background = None
+        if self.cached and self._cached_background is not None and cached_key == self._cached_key:
+            canvas.restore_region(self._cached_background)
         else:
             canvas.restore_region(self._background)
+            if self.cached:
+                renderer = canvas.get_renderer()
+                shown = [artist.get_visible() for artist in self.dynamic]
+                for artist in self.dynamic:  # an axis label is dynamic: the axis positions it, finish draws it
+                    artist.set_visible(False)
+                try:
+                    for artist in self.cached:
+                        if artist.get_visible():
+                            artist.draw(renderer)
+                finally:
+                    for artist, visible in zip(self.dynamic, shown):
+                        artist.set_visible(visible)
+                self._cached_background = canvas.copy_from_bbox(self.fig.bbox)
+                self._cached_key = cached_key
         return np.asarray(canvas.buffer_rgba())
 
     def finish(self, extra: tuple = ()) -> np.ndarray:
@@ -79,8 +110,8 @@ class Blitter:
                 artist.draw(renderer)
         return np.ascontiguousarray(np.asarray(self.fig.canvas.buffer_rgba())[..., :3])
 
-    def render(self, key: object, extra: tuple = ()) -> np.ndarray:
-        """`begin` then `finish`."""
+    def render(self, key: object = None, extra: tuple = ()) -> np.ndarray:
+        """:meth:`begin` then :meth:`finish`."""
         self.begin(key)
         return self.finish(extra)
 
