@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -24,7 +25,11 @@ class TracedFunction:
             self.traces += 1  # Python side effect: runs only while tracing
             return fn(*args)
 
-        self._compiled = tf.function(counted, reduce_retracing=True)
+        # tf.function's "frequent retracing" warning keys its statistics by the Python
+        # function's code object, which every TracedFunction's `counted` shares: a few
+        # views each tracing once would trigger it falsely. A partial has no code object
+        # of its own, so each compiled function is counted on its own.
+        self._compiled = tf.function(functools.partial(counted), reduce_retracing=True)
 
     def __call__(self, *args: Any) -> Any:
         return self._compiled(*args)
