@@ -69,6 +69,17 @@ def test_tile_layout_and_padding():
     assert (grid[3:5, 8:11] == 255).all()  # empty cell
 
 
+def test_tile_keeps_batch_axes():
+    rng = np.random.default_rng(0)
+    tiles = rng.integers(0, 255, (3, 7, 4, 5, 3), dtype=np.uint8)
+    batch = render.tile(tiles, pad=2, pad_value=(1, 2, 3), border=True)
+    for i in range(3):
+        np.testing.assert_array_equal(batch[i], render.tile(tiles[i], pad=2, pad_value=(1, 2, 3), border=True))
+    single = render.tile(tiles[0], pad=2, pad_value=(1, 2, 3), border=True)
+    assert single.shape == (2 + 3 * 6 - 2 + 2, 2 + 3 * 7 - 2 + 2, 3)  # 7 tiles: 3 x 3 grid, border 2
+    assert (single[:2] == (1, 2, 3)).all() and np.array_equal(single[2:6, 2:7], tiles[0, 0])
+
+
 def test_upscale_and_resize():
     img = np.arange(12, dtype=np.uint8).reshape(2, 2, 3)
     up = render.upscale(img, 3)

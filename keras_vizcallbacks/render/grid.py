@@ -28,26 +28,24 @@ def tile(
 
     Tiles are separated by ``pad`` pixels of ``pad_value``; empty cells of the
     last row are filled with ``pad_value``. ``border`` also pads the outside.
+    Leading batch axes are kept: (B, N, h, w, C) gives B grids (B, H, W, C)
+    in one vectorized pass.
     """
     tiles = np.asarray(tiles)
     if tiles.ndim == 3:
         tiles = tiles[..., None]
-    n, h, w, c = tiles.shape
+    *lead, n, h, w, c = tiles.shape
     rows, cols = grid_shape(n, cols)
     fill = np.broadcast_to(np.asarray(pad_value, dtype=tiles.dtype), (c,))
-    cell = np.empty((rows * cols, h + pad, w + pad, c), dtype=tiles.dtype)
-    cell[...] = fill
-    cell[:n, :h, :w] = tiles
-    out = cell.reshape(rows, cols, h + pad, w + pad, c).transpose(0, 2, 1, 3, 4)
-    out = out.reshape(rows * (h + pad), cols * (w + pad), c)
-    out = out[: rows * (h + pad) - pad, : cols * (w + pad) - pad]
-    if border and pad:
-        out = np.pad(out, ((pad, pad), (pad, pad), (0, 0)))
-        out[:pad, :] = fill
-        out[-pad:, :] = fill
-        out[:, :pad] = fill
-        out[:, -pad:] = fill
-    return np.ascontiguousarray(out)
+    b = border * pad
+    height, width = rows * (h + pad) - pad + 2 * b, cols * (w + pad) - pad + 2 * b
+    out = np.empty((*lead, height, width, c), dtype=tiles.dtype)
+    out[...] = fill
+    for k in range(n):  # one vectorized copy per tile (over the batch axes, if any)
+        r, q = divmod(k, cols)
+        y, x = b + r * (h + pad), b + q * (w + pad)
+        out[..., y : y + h, x : x + w, :] = tiles[..., k, :, :, :]
+    return out
 
 
 def upscale(image: np.ndarray, factor: int | tuple[int, int]) -> np.ndarray:

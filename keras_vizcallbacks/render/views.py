@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from keras_vizcallbacks.render.color import MARKER, colorize, heatmap, normalize, to_rgb
-from keras_vizcallbacks.render.grid import grid_shape, hstack, scale_factor, tile, upscale
+from keras_vizcallbacks.render.grid import grid_shape, scale_factor, tile, upscale
 from keras_vizcallbacks.render.text import caption
 
 GRID_BG = (40, 40, 40)  # between filters / samples
@@ -112,19 +112,24 @@ def feature_map_grid(
     dead = np.all(channels == 0, axis=(2, 3))  # a channel that is exactly zero everywhere (dead ReLU)
     scaled[dead] = 0.0  # is drawn as "low", not as the mid-colour of other constant tiles
     all_tiles = upscale(colorize(scaled, cmap, invalid), f)  # (N, C, h*f, w*f, 3)
-    blocks = []
-    for i in range(n):
-        grid = tile(all_tiles[i], pad=1, pad_value=GRID_BG)
-        parts = []
-        if inputs is not None:
-            img = to_rgb(inputs[i])
-            fi = max(1, min(4, grid.shape[0] // (2 * img.shape[0])))  # about half the grid's height
-            parts.append(upscale(img, fi))
-        parts.append(grid)
-        block = hstack(parts, pad=4, pad_value=GRID_BG[0])
-        if captions is not None:
-            block = caption(block, captions[i])
-        blocks.append(block)
-    bh, bw = blocks[0].shape[:2]
-    _, cols = grid_shape(n, aspect=bh / bw)
-    return tile(np.stack(blocks), cols=cols, pad=8, pad_value=GRID_BG)
+    blocks = tile(all_tiles, pad=1, pad_value=GRID_BG)  # (N, gh, gw, 3): every sample's grid at once
+    if inputs is not None:
+        thumbs = to_rgb(np.asarray(inputs), per=1)
+        fi = max(1, min(4, blocks.shape[1] // (2 * thumbs.shape[1])))  # about half the grid's height
+        thumbs = upscale(thumbs, fi)
+        height = max(blocks.shape[1], thumbs.shape[1])
+        gap = np.full((n, height, 4, 3), GRID_BG, dtype=np.uint8)
+        blocks = np.concatenate([_pad_height(thumbs, height), gap, _pad_height(blocks, height)], axis=2)
+    if captions is not None:
+        blocks = np.stack([caption(block, text) for block, text in zip(blocks, captions, strict=True)])
+    _, cols = grid_shape(n, aspect=blocks.shape[1] / blocks.shape[2])
+    return tile(blocks, cols=cols, pad=8, pad_value=GRID_BG)
+
+
+def _pad_height(images: np.ndarray, height: int) -> np.ndarray:
+    """(N, h, w, 3) -> (N, height, w, 3), filled below with the background."""
+    extra = height - images.shape[1]
+    if extra <= 0:
+        return images
+    fill = np.full((images.shape[0], extra, images.shape[2], 3), GRID_BG, dtype=np.uint8)
+    return np.concatenate([images, fill], axis=1)
