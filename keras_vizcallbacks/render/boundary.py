@@ -21,7 +21,7 @@ import numpy as np
 from matplotlib.lines import Line2D
 
 from keras_vizcallbacks.render.color import class_colors
-from keras_vizcallbacks.render.figure import Blitter, axes_pixels, new_figure
+from keras_vizcallbacks.render.figure import Blitter, ReusedFigure, axes_pixels, new_figure
 
 REGION_ALPHA = 0.6  # region opacity at confidence 1 (white at 0), so the points stay readable on top
 BOUNDARY_RGB = (0x22, 0x22, 0x22)  # the line where the predicted class changes
@@ -124,7 +124,7 @@ def region_pixels(
     return out
 
 
-class BoundaryFigure:
+class BoundaryFigure(ReusedFigure):
     """One decision-region figure reused across calls: the layout (axes, legend, artists) is
     built once per set of classes and names, each call only updates data, texts and limits.
 
@@ -133,16 +133,7 @@ class BoundaryFigure:
     """
 
     def __init__(self, width: int = 640, height: int = 700) -> None:
-        self.width, self.height = int(width), int(height)
-        self._key: Any = None
-        self._fig = None
-        self._a: dict[str, Any] = {}
-
-    def close(self) -> None:
-        if self._fig is not None:
-            self._fig.clear()
-        self._fig = self._key = None
-        self._a = {}
+        super().__init__(width, height)
 
     def _build(self, key, colors, names, shown, misclassified, subtitle, equal_aspect) -> None:
         self.close()

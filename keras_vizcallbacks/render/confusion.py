@@ -12,7 +12,7 @@ from typing import Any
 import matplotlib
 import numpy as np
 
-from keras_vizcallbacks.render.figure import Blitter, axes_pixels, new_figure
+from keras_vizcallbacks.render.figure import Blitter, ReusedFigure, axes_pixels, new_figure
 
 RATE_WORDS = {
     "true": "share of each true class (rows sum to 100%)",
@@ -32,22 +32,14 @@ def _font_size(n: int) -> float:
     return 7.5
 
 
-class ConfusionFigure:
+class ConfusionFigure(ReusedFigure):
     """One confusion-matrix figure reused across calls: the layout (axes, tick labels, one text
     per cell) is built once per class count and names; each call paints the cells straight into
     the canvas and updates the texts. Not thread-safe (one per callback); :meth:`close` drops it."""
 
     def __init__(self, width: int = 640, height: int = 640, annotate_up_to: int = 20) -> None:
-        self.width, self.height, self.annotate_up_to = int(width), int(height), int(annotate_up_to)
-        self._key: Any = None
-        self._fig = None
-        self._a: dict[str, Any] = {}
-
-    def close(self) -> None:
-        if self._fig is not None:
-            self._fig.clear()
-        self._fig = self._key = None
-        self._a = {}
+        super().__init__(width, height)
+        self.annotate_up_to = int(annotate_up_to)
 
     def _build(self, key: Any, n: int, names: list[str], subtitle: bool) -> None:
         self.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -36,6 +37,27 @@ def figure(width_px: int = 512, height_px: int = 512, dpi: int = 100) -> Iterato
         yield fig
     finally:
         fig.clear()
+
+
+class ReusedFigure:
+    """Base of a figure kept across calls: subclasses build their layout once per ``key``
+    (``self._fig``, artists in ``self._a``) and only update data afterwards.
+
+    Not thread-safe: one per callback (its draws are sequential). ``close`` drops the
+    figure; the next call builds it again.
+    """
+
+    def __init__(self, width: int, height: int) -> None:
+        self.width, self.height = int(width), int(height)
+        self._key: Any = None
+        self._fig: Figure | None = None
+        self._a: dict[str, Any] = {}
+
+    def close(self) -> None:
+        if self._fig is not None:
+            self._fig.clear()
+        self._fig = self._key = None
+        self._a = {}
 
 
 class Blitter:

@@ -74,23 +74,8 @@ def validate_run_name(run_name: str) -> None:
         )
 
 
-def acquire(log_dir: str, run_name: str = "viz", png_dir: str | None = None) -> SharedWriter:
-    """Get (or open) the shared writer of ``<log_dir>/<run_name>``. ValueError if unwritable."""
-    validate_run_name(run_name)
-    path = run_path(log_dir, run_name)
-    with _LOCK:
-        shared = _OPEN.get(path)
-        if shared is None:
-            check_writable(path)
-            shared = SharedWriter(path, [TensorBoardWriter(path)])
-            _OPEN[path] = shared
-        if png_dir is not None:
-            png_path = os.path.abspath(png_dir)
-            if not any(isinstance(s, PNGWriter) and s.path == png_path for s in shared.sinks):
-                check_writable(png_path)
-                shared.sinks.append(PNGWriter(png_path))
-        shared.users += 1
-        return shared
+def _has_png(shared: SharedWriter | None, png_path: str) -> bool:
+    return shared is not None and any(isinstance(s, PNGWriter) and s.path == png_path for s in shared.sinks)
 
 
 def check(log_dir: str, run_name: str = "viz", png_dir: str | None = None) -> None:
@@ -101,10 +86,23 @@ def check(log_dir: str, run_name: str = "viz", png_dir: str | None = None) -> No
         shared = _OPEN.get(path)
     if shared is None:
         check_writable(path)
-    if png_dir is not None:
-        png_path = os.path.abspath(png_dir)
-        if shared is None or not any(isinstance(s, PNGWriter) and s.path == png_path for s in shared.sinks):
-            check_writable(png_path)
+    if png_dir is not None and not _has_png(shared, os.path.abspath(png_dir)):
+        check_writable(os.path.abspath(png_dir))
+
+
+def acquire(log_dir: str, run_name: str = "viz", png_dir: str | None = None) -> SharedWriter:
+    """Get (or open) the shared writer of ``<log_dir>/<run_name>``. ValueError if unwritable."""
+    check(log_dir, run_name, png_dir)
+    path = run_path(log_dir, run_name)
+    with _LOCK:
+        shared = _OPEN.get(path)
+        if shared is None:
+            shared = SharedWriter(path, [TensorBoardWriter(path)])
+            _OPEN[path] = shared
+        if png_dir is not None and not _has_png(shared, os.path.abspath(png_dir)):
+            shared.sinks.append(PNGWriter(os.path.abspath(png_dir)))
+        shared.users += 1
+        return shared
 
 
 def release(shared: SharedWriter) -> None:
