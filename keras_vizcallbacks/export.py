@@ -90,8 +90,8 @@ def load_records(logdir: str, tag: str, run: str = "viz") -> list[writers.ImageR
 
 
 def frame_label(step: int) -> str:
-    """The text written on a frame: the step TensorBoard shows, and Keras's 1-based epoch."""
-    return f"step {step}  (epoch {step + 1})"
+    """The text written on a frame: the epoch as the views number it (0-based, = TensorBoard's step)."""
+    return f"epoch {step}"
 
 
 def _decode(record: writers.ImageRecord) -> np.ndarray:
