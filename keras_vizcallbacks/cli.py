@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "export",
         help="one tag over all steps as an animated GIF or a contact-sheet PNG",
-        description="Export one image tag over all its steps: --out *.gif gives an animation with the step "
+        description="Export one image tag over all its steps: --out *.gif gives an animation with the epoch "
         "written on each frame, --out *.png a contact sheet. --list shows runs, tags and steps.",
     )
     p.add_argument("logdir", help="a log directory (the one given to the callbacks)")

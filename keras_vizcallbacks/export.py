@@ -129,7 +129,7 @@ def evolution_gif(
     last_ms: int = 1800,
     loop: int = 0,
 ) -> tuple[bytes, int, int]:
-    """Animated GIF of ``records`` (one frame per record, in order), with the step written on each frame.
+    """Animated GIF of ``records`` (one frame per record, in order), with the epoch (= step) written on each frame.
 
     Returns ``(gif_bytes, width, height)``. Frames are decoded one at a time
     from the stored PNG bytes; each gets its own 256-colour palette (no
