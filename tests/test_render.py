@@ -149,3 +149,43 @@ def test_feature_map_grid_rows_and_nan():
     lut = render.lut("viridis")
     assert np.all(img == lut[0], axis=-1).sum() >= 36 * 25  # dead channel: lowest colour
     assert np.all(img == lut[128], axis=-1).sum() == 36 * 25  # constant 7.0: mid colour
+
+
+# ------------------------------------------------------------------ fast paths (performance issue)
+
+
+def test_levels_matches_normalize_then_round():
+    from keras_vizcallbacks.render import color
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(4, 6, 9, 9)).astype(np.float32) * rng.uniform(0.01, 100, size=(4, 6, 1, 1))
+    x[1, 2] = 3.0  # a constant tile: the middle level
+    for symmetric in (False, True):
+        fast, invalid = color.levels(x, per=2, symmetric=symmetric)
+        scaled, _ = color.normalize(x, per=2, symmetric=symmetric)
+        ref = np.round(scaled * 255.0).astype(np.int64)
+        assert invalid is None and fast.dtype == np.uint8
+        assert np.abs(fast.astype(np.int64) - ref).max() <= 1  # ties and float32 rounding only
+        assert (fast.astype(np.int64) == ref).mean() > 0.99
+    assert (color.levels(x, per=2)[0][1, 2] == 128).all()
+
+
+def test_levels_takes_the_safe_path_for_nonfinite_and_huge_values():
+    from keras_vizcallbacks.render import color
+
+    x = np.array([[0.0, np.nan, 1.0, np.inf]], dtype=np.float32)
+    lv, invalid = color.levels(x, per=1)
+    assert invalid is not None and invalid.tolist() == [[False, True, False, True]]
+    assert lv[0, 0] == 0 and lv[0, 2] == 255
+    huge = np.array([[-1e308, 0.0, 1e308]])  # float64 beyond float32: no overflow, no wrap-around
+    lv, invalid = color.levels(huge, per=1)
+    assert invalid is None and lv.tolist() == [[0, 128, 255]]
+
+
+def test_filled_equals_np_full():
+    from keras_vizcallbacks.render.grid import filled
+
+    for shape, value in (((5, 7, 3), (40, 41, 42)), ((2, 3, 4, 3), (9, 9, 9)), ((6, 2), 7), ((0, 4, 3), (1, 2, 3))):
+        expected = np.full(shape, value, dtype=np.uint8)
+        got = filled(shape, value)
+        assert got.shape == expected.shape and np.array_equal(got, expected)

@@ -17,6 +17,36 @@ def grid_shape(n: int, cols: int | None = None, aspect: float = 1.0) -> tuple[in
     return math.ceil(n / cols), cols
 
 
+def filled(shape: tuple[int, ...], value: int | tuple[int, ...] | np.ndarray, dtype=np.uint8) -> np.ndarray:
+    """``np.full(shape, value)`` for a per-channel ``value`` (the last axis), fast.
+
+    numpy broadcasts a 3-vector into an (..., 3) array with an inner loop of 3
+    elements (about 3 ms per Mpx); filling whole rows at once is ~20x faster.
+    """
+    out = np.empty(shape, dtype=dtype)
+    fill_like(out, value)
+    return out
+
+
+def fill_like(out: np.ndarray, value: int | tuple[int, ...] | np.ndarray) -> None:
+    """Fill ``out`` (..., C) in place with the per-channel ``value`` (see `filled`)."""
+    v = np.asarray(value, dtype=out.dtype).reshape(-1)
+    if out.size == 0:
+        return
+    if v.size == 1 or bool(np.all(v == v[0])):
+        out.fill(v[0])
+        return
+    c = out.shape[-1]
+    if v.size != c:
+        v = np.broadcast_to(v, (c,))
+    width = out.shape[-2] if out.ndim >= 2 else 1
+    row = np.tile(v, width)
+    if out.flags.c_contiguous and out.ndim >= 2:
+        out.reshape(-1, width * c)[...] = row
+    else:
+        out[...] = row.reshape(width, c)
+
+
 def tile(
     tiles: np.ndarray,
     cols: int | None = None,
@@ -39,8 +69,7 @@ def tile(
     fill = np.broadcast_to(np.asarray(pad_value, dtype=tiles.dtype), (c,))
     b = border * pad
     height, width = rows * (h + pad) - pad + 2 * b, cols * (w + pad) - pad + 2 * b
-    out = np.empty((*lead, height, width, c), dtype=tiles.dtype)
-    out[...] = fill
+    out = filled((*lead, height, width, c), fill, dtype=tiles.dtype)
     for k in range(n):  # one vectorized copy per tile (over the batch axes, if any)
         r, q = divmod(k, cols)
         y, x = b + r * (h + pad), b + q * (w + pad)
@@ -80,11 +109,11 @@ def hstack(images: list[np.ndarray], pad: int = 2, pad_value: int = 0, align: st
     for i, im in enumerate(images):
         extra = height - im.shape[0]
         top = extra // 2 if align == "center" else 0
-        block = np.full((height, im.shape[1], c), pad_value, dtype=np.uint8)
+        block = filled((height, im.shape[1], c), pad_value)
         block[top : top + im.shape[0]] = im
         parts.append(block)
         if pad and i < len(images) - 1:
-            parts.append(np.full((height, pad, c), pad_value, dtype=np.uint8))
+            parts.append(filled((height, pad, c), pad_value))
     return np.concatenate(parts, axis=1)
 
 
@@ -94,11 +123,11 @@ def vstack(images: list[np.ndarray], pad: int = 2, pad_value: int = 0) -> np.nda
     c = images[0].shape[2]
     parts = []
     for i, im in enumerate(images):
-        block = np.full((im.shape[0], width, c), pad_value, dtype=np.uint8)
+        block = filled((im.shape[0], width, c), pad_value)
         block[:, : im.shape[1]] = im
         parts.append(block)
         if pad and i < len(images) - 1:
-            parts.append(np.full((pad, width, c), pad_value, dtype=np.uint8))
+            parts.append(filled((pad, width, c), pad_value))
     return np.concatenate(parts, axis=0)
 
 

@@ -10,12 +10,13 @@ TensorBoard card about 320 px wide.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
 
 from keras_vizcallbacks.render.color import colorize, to_rgb
-from keras_vizcallbacks.render.grid import upscale, vstack
+from keras_vizcallbacks.render.grid import filled, upscale, vstack
 from keras_vizcallbacks.render.text import font, text_size
 
 BG = (32, 32, 32)
@@ -95,6 +96,12 @@ def overlay(
 
 
 def _caption_strip(lines: Sequence[str], width: int, size: int, colour: tuple[int, int, int]) -> np.ndarray:
+    return _caption_strip_cached(tuple(lines), int(width), int(size), tuple(int(c) for c in colour))
+
+
+@functools.lru_cache(maxsize=512)
+def _caption_strip_cached(lines: tuple[str, ...], width: int, size: int, colour: tuple[int, int, int]) -> np.ndarray:
+    """Cached: the same samples get the same captions most epochs (Pillow text is ~1 ms a line)."""
     from PIL import Image, ImageDraw
 
     line_h = size + 4
@@ -105,7 +112,9 @@ def _caption_strip(lines: Sequence[str], width: int, size: int, colour: tuple[in
         while len(text) > 1 and text_size(text, size)[0] > width - 6:
             text = text[:-2] + "…"
         draw.text((4, 3 + i * line_h), text, fill=colour, font=font(size))
-    return np.asarray(strip, dtype=np.uint8)
+    arr = np.asarray(strip, dtype=np.uint8).copy()
+    arr.flags.writeable = False
+    return arr
 
 
 def panel_factor(height: int, width: int, panel_px: int = 128) -> int:
@@ -139,7 +148,7 @@ def sample_grid(
     n_lines = max((len(c) for c in captions), default=0) if captions is not None else 0
     cells = []
     for i in range(n):
-        row = np.full((h * f, cell_w, 3), BG, dtype=np.uint8)
+        row = filled((h * f, cell_w, 3), BG)
         for j, p in enumerate(big):
             x0 = j * (w * f + gap)
             row[:, x0 : x0 + w * f] = p[i]
@@ -153,7 +162,7 @@ def sample_grid(
     for start in range(0, n, cols):
         chunk = cells[start : start + cols]
         height = max(c.shape[0] for c in chunk)
-        line = np.full((height, cols * cell_w + (cols - 1) * 2 * gap, 3), BG, dtype=np.uint8)
+        line = filled((height, cols * cell_w + (cols - 1) * 2 * gap, 3), BG)
         for j, c in enumerate(chunk):
             x0 = j * (cell_w + 2 * gap)
             line[: c.shape[0], x0 : x0 + cell_w] = c
@@ -165,7 +174,7 @@ def sample_grid(
 def colour_bar(width: int, cmap: str, labels: tuple[str, str], *, height: int = 14, font_size: int = 16) -> np.ndarray:
     """A horizontal colour bar with a label at each end (uint8)."""
     ramp = colorize(np.tile(np.linspace(0.0, 1.0, max(width - 8, 2))[None, :], (height, 1)), cmap)
-    bar = np.full((height + font_size + 10, width, 3), BG, dtype=np.uint8)
+    bar = filled((height + font_size + 10, width, 3), BG)
     bar[2 : 2 + height, 4 : 4 + ramp.shape[1]] = ramp
     from PIL import Image, ImageDraw
 

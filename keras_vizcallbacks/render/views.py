@@ -6,10 +6,12 @@ Inputs are plain arrays; outputs uint8 RGB images sized for a TensorBoard card
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
-from keras_vizcallbacks.render.color import MARKER, colorize, heatmap, normalize, to_rgb
-from keras_vizcallbacks.render.grid import grid_shape, scale_factor, tile, upscale
+from keras_vizcallbacks.render.color import MARKER, heatmap, levels, lut, normalize, to_rgb
+from keras_vizcallbacks.render.grid import filled, grid_shape, scale_factor, tile, upscale
 from keras_vizcallbacks.render.text import caption
 
 GRID_BG = (40, 40, 40)  # between filters / samples
@@ -108,17 +110,22 @@ def feature_map_grid(
     n, h, w, _c = m.shape
     f = max(1, round(tile_px / max(h, w, 1)))
     channels = np.moveaxis(m, -1, 1)  # (N, C, h, w): every tile of every sample normalized in one pass
-    scaled, invalid = normalize(channels, per=2)
-    dead = np.all(channels == 0, axis=(2, 3))  # a channel that is exactly zero everywhere (dead ReLU)
-    scaled[dead] = 0.0  # is drawn as "low", not as the mid-colour of other constant tiles
-    all_tiles = upscale(colorize(scaled, cmap, invalid), f)  # (N, C, h*f, w*f, 3)
-    blocks = tile(all_tiles, pad=1, pad_value=GRID_BG)  # (N, gh, gw, 3): every sample's grid at once
+    # Tiled as colormap levels (one uint16 per pixel, 3x less to move than RGB), coloured once at the end.
+    idx, invalid = levels(channels, per=2)
+    idx = idx.astype(np.uint16)
+    dead = ~np.any(channels, axis=(2, 3))  # a channel that is exactly zero everywhere (dead ReLU)
+    idx[dead] = 0  # is drawn as "low", not as the mid-colour of other constant tiles
+    if invalid is not None:
+        idx[invalid] = _MARKER_LEVEL
+    idx = upscale(idx[..., None], f)  # (N, C, h*f, w*f, 1)
+    blocks = tile(idx, pad=1, pad_value=_BG_LEVEL)[..., 0]  # (N, gh, gw): every sample's grid at once
+    blocks = np.take(_palette(cmap), blocks, axis=0)  # ~4x faster than fancy indexing
     if inputs is not None:
         thumbs = to_rgb(np.asarray(inputs), per=1)
         fi = max(1, min(4, blocks.shape[1] // (2 * thumbs.shape[1])))  # about half the grid's height
         thumbs = upscale(thumbs, fi)
         height = max(blocks.shape[1], thumbs.shape[1])
-        gap = np.full((n, height, 4, 3), GRID_BG, dtype=np.uint8)
+        gap = filled((n, height, 4, 3), GRID_BG)
         blocks = np.concatenate([_pad_height(thumbs, height), gap, _pad_height(blocks, height)], axis=2)
     if captions is not None:
         blocks = np.stack([caption(block, text) for block, text in zip(blocks, captions, strict=True)])
@@ -126,10 +133,21 @@ def feature_map_grid(
     return tile(blocks, cols=cols, pad=8, pad_value=GRID_BG)
 
 
+_MARKER_LEVEL, _BG_LEVEL = 256, 257  # palette entries after the colormap's 256 levels
+
+
+@functools.lru_cache(maxsize=16)
+def _palette(cmap: str) -> np.ndarray:
+    """The colormap's 256 levels, then MARKER (NaN/Inf) and the grid background: (258, 3) uint8."""
+    table = np.concatenate([lut(cmap), MARKER[None], np.array([GRID_BG], dtype=np.uint8)])
+    table.flags.writeable = False
+    return table
+
+
 def _pad_height(images: np.ndarray, height: int) -> np.ndarray:
     """(N, h, w, 3) -> (N, height, w, 3), filled below with the background."""
     extra = height - images.shape[1]
     if extra <= 0:
         return images
-    fill = np.full((images.shape[0], extra, images.shape[2], 3), GRID_BG, dtype=np.uint8)
+    fill = filled((images.shape[0], extra, images.shape[2], 3), GRID_BG)
     return np.concatenate([images, fill], axis=1)
