@@ -189,3 +189,21 @@ def test_filled_equals_np_full():
         expected = np.full(shape, value, dtype=np.uint8)
         got = filled(shape, value)
         assert got.shape == expected.shape and np.array_equal(got, expected)
+
+
+def test_stamp_text_blends_ink_inside_its_box_and_clips_at_edges():
+    from keras_vizcallbacks.render.text import stamp_text, text_coverage
+
+    canvas = np.full((60, 120, 3), 255, dtype=np.uint8)
+    stamp_text(canvas, "97%\n12", (60, 30), (0, 0, 0), 18, bold=True)
+    cov = text_coverage("97%\n12", 18, True)
+    ink = canvas.min(axis=-1) < 128
+    rows, cols = np.nonzero(ink)
+    assert ink.sum() > 50  # the digits are there
+    assert abs((rows.min() + rows.max()) / 2 - 30) <= 2 and abs((cols.min() + cols.max()) / 2 - 60) <= 2
+    assert rows.max() - rows.min() < cov.shape[0] and cols.max() - cols.min() < cov.shape[1]
+    assert cov.shape[0] > 2 * 13  # two lines
+    before = canvas.copy()
+    stamp_text(canvas, "edge", (-5, -5), (0, 0, 0), 18)  # mostly outside: clipped, no error
+    stamp_text(canvas, "", (10, 10), (0, 0, 0), 18)
+    assert canvas.shape == before.shape

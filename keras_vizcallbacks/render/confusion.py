@@ -13,6 +13,9 @@ import matplotlib
 import numpy as np
 
 from keras_vizcallbacks.render.figure import Blitter, ReusedFigure, axes_pixels, new_figure
+from keras_vizcallbacks.render.text import points_to_px, stamp_text
+
+TITLE_PX, SUBTITLE_PX = points_to_px(17), points_to_px(13)  # 17 pt bold and 13 pt at 100 dpi
 
 RATE_WORDS = {
     "true": "share of each true class (rows sum to 100%)",
@@ -56,14 +59,6 @@ class ConfusionFigure(ReusedFigure):
         ax = fig.add_axes((left_px / width, bottom_px / height, side / width, side / height))
         ax.set_xlim(-0.5, n - 0.5)
         ax.set_ylim(n - 0.5, -0.5)
-        fs = _font_size(n)
-        texts = []
-        if n <= self.annotate_up_to:
-            texts = [
-                [ax.text(j, i, "", ha="center", va="center", fontsize=fs, fontweight="bold" if i == j else "normal")
-                 for j in range(n)]
-                for i in range(n)
-            ]  # fmt: skip
         tick_fs = 14 if n <= 6 else (11 if n <= 10 else 8)
         ax.set_xticks(range(n))
         ax.set_yticks(range(n))
@@ -71,12 +66,10 @@ class ConfusionFigure(ReusedFigure):
         ax.set_yticklabels(names, fontsize=tick_fs)
         ax.set_xlabel("predicted class", fontsize=14)
         ax.set_ylabel("true class", fontsize=14)
-        title = fig.text(0.5, 1 - 8 / height, "", ha="center", va="top", fontsize=17, fontweight="bold")
-        sub = fig.text(0.5, 1 - 36 / height, "", ha="center", va="top", fontsize=13, color="#333333")
-        flat = [t for row in texts for t in row]
         self._fig, self._key = fig, key
-        self._a = {"ax": ax, "texts": texts, "title": title, "sub": sub,
-                   "blit": Blitter(fig, [*flat, *ax.spines.values(), title, sub])}  # fmt: skip
+        # Axes, ticks and labels are drawn once (the blitted background); the cells are painted and the
+        # texts that change (cell values, titles) stamped with Pillow in matplotlib's font every call.
+        self._a = {"ax": ax, "font_px": points_to_px(_font_size(n)), "blit": Blitter(fig, [*ax.spines.values()])}
 
     def image(
         self,
@@ -104,18 +97,22 @@ class ConfusionFigure(ReusedFigure):
         if key != self._key:
             self._build(key, n, names, bool(subtitle))
         a = self._a
-        for i, row in enumerate(a["texts"]):
-            for j, text in enumerate(row):
-                level = value[i, j] / vmax
-                both = rates is not None and c[i, j] != 0
-                text.set_text(f"{value[i, j]:.0%}\n{int(c[i, j])}" if both else f"{int(c[i, j])}")
-                text.set_color("white" if level > 0.55 else "#111111")
-        a["title"].set_text(title)
-        a["sub"].set_text(subtitle)
         canvas = a["blit"].begin(None)
         left, top, w, h = axes_pixels(a["ax"])
-        canvas[top : top + h, left : left + w, :3] = cell_pixels(value / vmax, (w, h), cmap)
-        return a["blit"].finish()
+        level = value / vmax
+        canvas[top : top + h, left : left + w, :3] = cell_pixels(level, (w, h), cmap)
+        out = a["blit"].finish()
+        stamp_text(out, title, (self.width / 2, 8), (0, 0, 0), TITLE_PX, bold=True, anchor="top")
+        stamp_text(out, subtitle, (self.width / 2, 36), (0x33, 0x33, 0x33), SUBTITLE_PX, anchor="top")
+        if n <= self.annotate_up_to:
+            for i in range(n):
+                for j in range(n):
+                    both = rates is not None and c[i, j] != 0
+                    text = f"{value[i, j]:.0%}\n{int(c[i, j])}" if both else f"{int(c[i, j])}"
+                    ink = (255, 255, 255) if level[i, j] > 0.55 else (0x11, 0x11, 0x11)
+                    centre = (left + (j + 0.5) * w / n, top + (i + 0.5) * h / n)
+                    stamp_text(out, text, centre, ink, a["font_px"], bold=i == j)
+        return out
 
 
 def cell_pixels(level: np.ndarray, size: tuple[int, int], cmap: str = "Blues", line_px: float = 2.0) -> np.ndarray:
