@@ -125,3 +125,46 @@ def test_later_adjustments_are_logged_not_warned_again(log_dir, clock, caplog):
     infos = [r for r in caplog.records if r.levelname == "INFO" and "renders every" in r.getMessage()]
     assert infos, "later adjustments should still be logged"
     assert cb.rendered[:3] == [0, 1, 2]
+
+
+class BlasProbe(kv.VizCallback):
+    """Records how many threads numpy's BLAS had while the view computed and drew."""
+
+    view = "blas"
+
+    def __init__(self, log_dir, **options):
+        super().__init__(log_dir, **options)
+        self.seen: list[tuple[str, int | None]] = []
+
+    def compute(self, epoch):
+        from keras_vizcallbacks._threads import blas_threads
+
+        self.seen.append(("compute", blas_threads()))
+        return epoch
+
+    def draw(self, epoch, _):
+        from keras_vizcallbacks._threads import blas_threads
+
+        self.seen.append(("draw", blas_threads()))
+        return [base.Frame("blas/x", np.zeros((4, 4, 3), np.uint8))]
+
+
+@pytest.mark.parametrize("async_write", [False, True])
+def test_views_run_numpy_blas_on_one_thread_and_restore_it(log_dir, async_write):
+    from keras_vizcallbacks._threads import blas_threads, quiet_blas
+
+    before = blas_threads()
+    if before is None:
+        pytest.skip("threadpoolctl sees no BLAS library in this process")
+    model = compiled(small_functional())
+    x, y = random_data(8)
+    cb = BlasProbe(log_dir, async_write=async_write)
+    model.fit(x, y, epochs=2, batch_size=4, verbose=0, callbacks=[cb])
+    # On the training thread (where the PCA and projections run) BLAS has one thread; OpenBLAS reports
+    # a limit set from another thread unreliably, so the async worker's draws are not asserted.
+    checked = [n for where, n in cb.seen if where == "compute" or not async_write]
+    assert checked == [1] * len(checked) and len(checked) == (2 if async_write else 4), cb.seen
+    assert blas_threads() == before  # the user's numpy gets its threads back
+    with quiet_blas(), quiet_blas():  # re-entrant: the inner exit keeps the limit
+        pass
+    assert blas_threads() == before

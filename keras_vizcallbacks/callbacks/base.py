@@ -33,6 +33,7 @@ import keras
 import numpy as np
 
 from keras_vizcallbacks import writers
+from keras_vizcallbacks._threads import quiet_blas
 
 logger = logging.getLogger("keras_vizcallbacks")
 
@@ -170,7 +171,8 @@ class VizCallback(keras.callbacks.Callback):
         # another callback's on_train_begin raises, Keras skips on_train_end and an open writer would leak.
         writers.check(self.log_dir, self.run_name, self.png_dir)
         if self._prepared_for is not self.model:
-            self.prepare(self.model)
+            with quiet_blas():
+                self.prepare(self.model)
             self._prepared_for = self.model
         self._active = True
 
@@ -200,10 +202,13 @@ class VizCallback(keras.callbacks.Callback):
             if self.async_write:
                 if self._worker is None:
                     self._worker = _Worker(self)
-                self._worker.submit(epoch, self.compute(epoch))  # blocks while the queue is full
+                with quiet_blas():
+                    computed = self.compute(epoch)
+                self._worker.submit(epoch, computed)  # blocks while the queue is full
             else:
-                for frame in self.draw(self.compute(epoch), epoch):
-                    self.write(frame, epoch)
+                with quiet_blas():
+                    for frame in self.draw(self.compute(epoch), epoch):
+                        self.write(frame, epoch)
         except Exception as exc:
             self._failed(epoch, exc)
         finally:
@@ -379,8 +384,9 @@ class _Worker:
             epoch, computed = item
             start = time.perf_counter()
             try:
-                for frame in cb.draw(computed, epoch):
-                    cb.write(frame, epoch)
+                with quiet_blas():
+                    for frame in cb.draw(computed, epoch):
+                        cb.write(frame, epoch)
             except Exception as exc:
                 if cb.on_error == "raise":
                     cb.failures.append((epoch, exc))

@@ -32,7 +32,7 @@ class ConfusionMatrix(VizCallback):
         normalize: what the colour and percentages show: ``"true"`` (rows sum to 1: recall on the
             diagonal), ``"pred"`` (columns: precision), ``"all"``, or ``None`` (counts only).
         max_points: at most this many examples (evenly spaced from arrays, the first from a dataset).
-        batch_size: rows per compiled call (default: about 2**20 input values per batch).
+        batch_size: rows per compiled call (default: about 2**21 input values per batch).
         cmap: a sequential matplotlib colormap.
         **options: the options every view takes (``every_n_epochs``, ``run_name``, ``on_error``, ...).
     """

