@@ -199,24 +199,34 @@ def overhead_phase(tmp: str, data, samples, val, names) -> dict[str, Any]:
 
 
 def steady_costs(state: dict, samples, n_reps: int = 15) -> dict[str, Any]:
-    """compute() and draw() of each view alone, called directly after training (median of n_reps)."""
+    """compute(), draw() and PNG encoding of each view alone, called directly after training
+    (median of n_reps), under the same one-thread BLAS limit the callbacks run with."""
+    from keras_vizcallbacks._threads import quiet_blas
+    from keras_vizcallbacks.writers.tensorboard import PNG_COMPRESSION
+
     out = {}
     for cfg, s in state.items():
         if cfg in ("baseline", "all", "all async"):
             continue
         (cb,) = s["callbacks"]
-        comp, draw = [], []
-        computed = cb.compute(0)
-        for _ in range(n_reps):
-            t = time.perf_counter()
+        comp, draw, encode = [], [], []
+        with quiet_blas():
             computed = cb.compute(0)
-            comp.append(time.perf_counter() - t)
-            t = time.perf_counter()
-            frames = cb.draw(computed, 0)
-            draw.append(time.perf_counter() - t)
+            for _ in range(n_reps):
+                t = time.perf_counter()
+                computed = cb.compute(0)
+                comp.append(time.perf_counter() - t)
+                t = time.perf_counter()
+                frames = cb.draw(computed, 0)
+                draw.append(time.perf_counter() - t)
+                t = time.perf_counter()
+                for f in frames:
+                    tf.image.encode_png(f.image, compression=PNG_COMPRESSION).numpy()
+                encode.append(time.perf_counter() - t)
         out[cfg] = {
             "compute_ms": 1e3 * statistics.median(comp),
             "draw_ms": 1e3 * statistics.median(draw),
+            "encode_ms": 1e3 * statistics.median(encode),
             "frames": len(frames),
             "pixels": int(sum(f.image.shape[0] * f.image.shape[1] for f in frames)),
         }
@@ -418,9 +428,12 @@ def print_report(res: dict[str, Any]) -> None:
             f"{row['event_bytes_per_epoch'] / 1024:11.1f}  {calls}"
         )
     print("\nsteady cost per call, called directly (median):")
-    print(f"{'view':18} {'compute ms':>10} {'draw ms':>8} {'frames':>6} {'pixels':>9}")
+    print(f"{'view':18} {'compute ms':>10} {'draw ms':>8} {'PNG ms':>7} {'frames':>6} {'pixels':>9}")
     for name, c in res["steady"]["views"].items():
-        print(f"{name:18} {c['compute_ms']:10.1f} {c['draw_ms']:8.1f} {c['frames']:6d} {c['pixels']:9d}")
+        print(
+            f"{name:18} {c['compute_ms']:10.1f} {c['draw_ms']:8.1f} {c['encode_ms']:7.1f} "
+            f"{c['frames']:6d} {c['pixels']:9d}"
+        )
     fb = res["steady"]["forward_backward_ms"]
     print(
         f"one forward+backward of {ARGS.view_samples} samples: {fb['input']:.1f} ms (gradient w.r.t. the input), "

@@ -32,19 +32,21 @@ def test_callbacks_share_one_writer_and_close_it(log_dir):
     assert_steps(read_run(log_dir), ["filters/c1", "feature_maps/c1", "feature_maps/c2"], [0, 1])
 
 
-def test_images_are_on_disk_after_each_epoch(log_dir):
-    """Flush after every write: a reader sees epoch 0 while training is still running."""
+def test_images_are_on_disk_before_the_next_epoch_trains(log_dir):
+    """Flush after every write: a reader sees epoch N before epoch N + 1's first batch (the PNG is
+    encoded in the background while the other callbacks run, and waited for in on_epoch_begin)."""
     model = compiled(small_sequential())
     x, y = random_data()
     seen_during_training = []
 
     class Reader(kv.FilterGrid):
-        def on_epoch_end(self, epoch, logs=None):
-            super().on_epoch_end(epoch, logs)
-            seen_during_training.append([r.step for r in read_run(log_dir).get("filters/c1", [])])
+        def on_train_batch_begin(self, batch, logs=None):
+            if batch == 0:
+                seen_during_training.append([r.step for r in read_run(log_dir).get("filters/c1", [])])
 
-    model.fit(x, y, epochs=2, verbose=0, callbacks=[Reader(log_dir, layers=["c1"])])
-    assert seen_during_training == [[0], [0, 1]]
+    model.fit(x, y, epochs=3, verbose=0, callbacks=[Reader(log_dir, layers=["c1"])])
+    assert seen_during_training == [[], [0], [0, 1]]
+    assert [r.step for r in read_run(log_dir)["filters/c1"]] == [0, 1, 2]
 
 
 def test_png_dir_mirrors_the_event_file(log_dir, tmp_path):
@@ -72,3 +74,46 @@ def test_custom_run_name(log_dir):
     x, y = random_data()
     model.fit(x, y, epochs=1, verbose=0, callbacks=[kv.FilterGrid(log_dir, layers=["c1"], run_name="kernels")])
     assert sorted(read_run(log_dir, "kernels")) == ["filters/c1"]
+
+
+def test_png_encoding_threads_are_shared_and_bounded(log_dir):
+    """The background PNG encoders are one small pool for the process, not threads per fit or view."""
+    import threading
+
+    model = compiled(small_sequential())
+    x, y = random_data()
+    for _ in range(3):
+        cbs = [kv.FilterGrid(log_dir, layers=["c1"]), kv.FilterGrid(log_dir, layers=["c2"], run_name="other")]
+        model.fit(x, y, epochs=2, verbose=0, callbacks=cbs)
+        assert all(len(cb.written) == 2 for cb in cbs)  # every image accounted for after the fit
+    encoders = [t for t in threading.enumerate() if t.name.startswith("keras_vizcallbacks-encode")]
+    assert 1 <= len(encoders) <= kv.writers.registry.ENCODER_THREADS
+
+
+def test_encode_failure_goes_through_the_error_policy(log_dir, monkeypatch):
+    """An image that fails to encode in the background warns once (on_error='warn'), is not
+    counted as written, and the next epochs are written."""
+    import warnings
+
+    from keras_vizcallbacks.writers import registry
+
+    real = registry.encode_png
+    calls = {"n": 0}
+
+    def flaky(image):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("encoder broke")
+        return real(image)
+
+    monkeypatch.setattr(registry, "encode_png", flaky)
+    model = compiled(small_sequential())
+    x, y = random_data()
+    cb = kv.FilterGrid(log_dir, layers=["c1"])
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        model.fit(x, y, epochs=3, verbose=0, callbacks=[cb])
+    assert [step for _, step in cb.written] == [1, 2]
+    assert [e for e, _ in cb.failures] == [0]
+    assert sum("encoder broke" in str(w.message) for w in record) == 1
+    assert [r.step for r in read_run(log_dir)["filters/c1"]] == [1, 2]

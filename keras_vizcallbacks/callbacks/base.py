@@ -38,6 +38,7 @@ from keras_vizcallbacks._threads import quiet_blas
 logger = logging.getLogger("keras_vizcallbacks")
 
 ON_ERROR = ("warn", "raise")
+_THREAD = threading.local()  # .worker is True on the async_write threads
 
 
 class VizWarning(RuntimeWarning):
@@ -128,6 +129,7 @@ class VizCallback(keras.callbacks.Callback):
         self.failures: list[tuple[int, BaseException]] = []
         self.timings: list[float] = []  # seconds per render+write call
         self.written: list[tuple[str, int]] = []  # (tag, step) of every image written
+        self._pending: list[tuple[Any, str, int]] = []  # (future, tag, step) of images being encoded
 
     # ------------------------------------------------------------- subclass API
     def prepare(self, model: keras.Model) -> None:
@@ -177,6 +179,13 @@ class VizCallback(keras.callbacks.Callback):
         self._active = True
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        if self._pending:  # the last epoch's images, encoding while the other callbacks ran: written now
+            start = time.perf_counter()
+            try:
+                self._settle()
+            finally:
+                if self.timings:
+                    self.timings[-1] += time.perf_counter() - start
         if self._active and self._writer is None:
             # Every callback's on_train_begin has passed: open (or share) the writer now.
             try:
@@ -240,6 +249,7 @@ class VizCallback(keras.callbacks.Callback):
         worker, self._worker = self._worker, None
         self._active = False
         try:
+            self._settle()
             if worker is not None:
                 worker.close()
                 worker.check()
@@ -316,9 +326,30 @@ class VizCallback(keras.callbacks.Callback):
 
     # ------------------------------------------------------------- helpers
     def write(self, frame: Frame, step: int) -> None:
+        """Write one frame. On the training thread the PNG is encoded on the writers' encoder
+        threads while the next view (or callback) works, and written before the next epoch
+        trains (`_settle`); on the ``async_write`` thread it is encoded and written here."""
         assert self._writer is not None
-        self._writer.write(frame.tag, frame.image, step, frame.description)
+        image = np.asarray(frame.image)
+        on_worker = getattr(_THREAD, "worker", False)
+        if not on_worker and image.ndim == 3 and image.dtype == np.uint8 and writers.encoder_threads():
+            self._pending.append((self._writer.write_later(frame.tag, image, step, frame.description), frame.tag, step))
+            return
+        self._writer.write(frame.tag, image, step, frame.description)
         self.written.append((frame.tag, step))
+
+    def _settle(self) -> None:
+        """Wait for the images still being encoded; each written one is recorded, a failure goes
+        through the error policy (raises here with ``on_error="raise"``)."""
+        pending, self._pending = self._pending, []
+        for i, (future, tag, step) in enumerate(pending):
+            try:
+                future.result()
+            except Exception as exc:
+                self._pending = pending[i + 1 :]  # still waited for by _finish if this raises
+                self._failed(step, exc)
+                continue
+            self.written.append((tag, step))
 
     def _failed(self, epoch: int, exc: Exception) -> None:
         self.failures.append((epoch, exc))
@@ -372,6 +403,7 @@ class _Worker:
 
     def _run(self) -> None:
         cb = self.callback
+        _THREAD.worker = True  # cb.write encodes and writes in place here
         while True:
             try:
                 item = self.queue.get(timeout=0.5)

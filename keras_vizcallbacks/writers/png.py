@@ -37,6 +37,9 @@ class PNGWriter:
         ext = ".gif" if png[:3] == b"GIF" else ".png"
         with open(os.path.join(folder, f"step_{int(step):06d}{ext}"), "wb") as f:
             f.write(png)
+        if description and ext == ".png":
+            with open(os.path.join(folder, "description.md"), "w", encoding="utf-8") as f:
+                f.write(description)
 
     def flush(self) -> None:
         pass

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol
 
 import numpy as np
 
 from keras_vizcallbacks.writers.png import PNGWriter
-from keras_vizcallbacks.writers.tensorboard import TensorBoardWriter, check_writable
+from keras_vizcallbacks.writers.tensorboard import TensorBoardWriter, check_writable, encode_png
 
 
 class ImageSink(Protocol):
@@ -40,6 +41,20 @@ class SharedWriter:
             for sink in self.sinks:
                 sink.write(tag, image, step, description)
 
+    def write_later(self, tag: str, image: np.ndarray, step: int, description: str = "") -> Future:
+        """Encode ``image`` (H, W, C uint8) on the shared encoder threads, then write it; returns a
+        Future whose ``result()`` is None or raises what went wrong. ``image`` must not change
+        afterwards. Writes of one tag stay in order as long as the caller waits for each step's
+        futures before submitting the next step (the callbacks do, before the next epoch trains)."""
+        image = np.asarray(image)
+        if image.dtype != np.uint8 or image.ndim != 3:
+            raise TypeError(f"write_later takes uint8 (H, W, C) images, got {image.dtype} {image.shape} for {tag!r}")
+        return _encoder().submit(self._encode_and_write, tag, image, step, description)
+
+    def _encode_and_write(self, tag: str, image: np.ndarray, step: int, description: str) -> None:
+        png = encode_png(image)  # outside the lock: the encoder threads encode in parallel
+        self.write_encoded(tag, png, image.shape[1], image.shape[0], step, description)
+
     def write_encoded(self, tag: str, data: bytes, width: int, height: int, step: int, description: str = "") -> None:
         with self.lock:
             for sink in self.sinks:
@@ -58,6 +73,24 @@ class SharedWriter:
 
 _LOCK = threading.Lock()
 _OPEN: dict[str, SharedWriter] = {}
+_ENCODER: ThreadPoolExecutor | None = None
+ENCODER_THREADS = 2
+
+
+def encoder_threads() -> int:
+    """Threads that encode PNGs in the background (0: the callbacks encode in place)."""
+    return int(ENCODER_THREADS)
+
+
+def _encoder() -> ThreadPoolExecutor:
+    """The PNG encoder threads shared by every writer (created on first use)."""
+    global _ENCODER
+    with _LOCK:
+        if _ENCODER is None:
+            _ENCODER = ThreadPoolExecutor(
+                max_workers=max(1, ENCODER_THREADS), thread_name_prefix="keras_vizcallbacks-encode"
+            )
+        return _ENCODER
 
 
 def run_path(log_dir: str, run_name: str) -> str:

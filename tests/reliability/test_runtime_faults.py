@@ -264,15 +264,15 @@ def test_disk_full_warns_and_training_continues(log_dir, data, monkeypatch, asyn
     x, y = data
     model = compiled(small_functional())
     cbs = every_view(log_dir, x, y, async_write=async_write)
-    real_write = TensorBoardWriter.write
+    real_write = TensorBoardWriter.write_encoded  # every image reaches the event file through it
     full_at = {1}
 
-    def failing_write(self, tag, img, step, description=""):
+    def failing_write(self, tag, png, width, height, step, description=""):
         if step in full_at:
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real_write(self, tag, img, step, description)
+        return real_write(self, tag, png, width, height, step, description)
 
-    monkeypatch.setattr(TensorBoardWriter, "write", failing_write)
+    monkeypatch.setattr(TensorBoardWriter, "write_encoded", failing_write)
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
         history = model.fit(x, y, epochs=3, batch_size=8, verbose=0, callbacks=cbs)
