@@ -249,7 +249,12 @@ class VizCallback(keras.callbacks.Callback):
         worker, self._worker = self._worker, None
         self._active = False
         try:
-            self._settle()
+            start = time.perf_counter()
+            try:
+                self._settle()
+            finally:
+                if self.timings:  # the last render's images: their wait is part of its cost
+                    self.timings[-1] += time.perf_counter() - start
             if worker is not None:
                 worker.close()
                 worker.check()
