@@ -3,14 +3,16 @@
 numpy's OpenBLAS runs a matrix product of a few hundred rows (a PCA, a
 projection) on every core, and its threads then busy-wait for more work for a
 while, competing with TensorFlow for the cores: on 2 cores, the next forward
-pass or training step ran ~1.5x slower (a DecisionBoundary epoch: 112 ms ->
-76 ms with BLAS on one thread; see docs/performance.md). The views' matrices are
+pass or training step ran ~1.4x slower (DecisionBoundary compute: 115 ms ->
+80 ms with BLAS on one thread; see docs/performance.md). The views' matrices are
 small, so one thread loses nothing.
 
 ``quiet_blas()`` is re-entrant and thread-safe (the training thread and the
 ``async_write`` workers may overlap): the first to enter limits BLAS to one
 thread, the last to leave restores the previous setting. Without threadpoolctl's
-view of a BLAS library it does nothing.
+view of a BLAS library it does nothing. OpenBLAS reliably honours a limit set
+from the thread that first set one (here, the training thread); that is one
+more reason the views keep their BLAS work (PCA, projections) in ``compute``.
 """
 
 from __future__ import annotations
