@@ -64,6 +64,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--trace-epochs", type=int, default=None, help="epochs of the trace-count phase (default 20)")
     p.add_argument("--memory-epochs", type=int, default=None, help="epochs of the memory phase (default 200)")
     p.add_argument("--no-async", action="store_true", help="skip the 'all async' configuration")
+    p.add_argument("--long-epochs", type=int, default=None, help="epochs of each long fit (default 6; 0 skips)")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON here")
     args = p.parse_args(argv)
     quick = args.quick
@@ -71,6 +72,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.epochs = args.epochs or (3 if quick else 5)
     args.trace_epochs = args.trace_epochs or (8 if quick else 20)
     args.memory_epochs = args.memory_epochs or (40 if quick else 200)
+    args.long_epochs = (3 if quick else 6) if args.long_epochs is None else args.long_epochs
     return args
 
 
@@ -104,20 +106,32 @@ def view_table(samples: tuple, val: tuple, names: list[str], n: int) -> dict[str
 
 
 class Stopwatch:
-    """Two callbacks: ``begin`` goes first in the list, ``end`` last."""
+    """Two callbacks: ``begin`` goes first in the list, ``end`` last. An epoch runs from the first
+    ``on_epoch_begin`` to the last ``on_train_end``, or, with ``per_epoch``, to the end of the next
+    epoch's last ``on_epoch_begin`` (so the views' waits for their PNGs count) or of ``on_train_end``."""
 
-    def __init__(self) -> None:
-        self.t0 = 0.0
+    def __init__(self, per_epoch: bool = False) -> None:
+        self.t0: float | None = None
         self.times: list[float] = []
         sw = self
 
         class Begin(keras.callbacks.Callback):
             def on_epoch_begin(self, epoch, logs=None):
-                sw.t0 = time.perf_counter()
+                if sw.t0 is None or not per_epoch:
+                    sw.t0 = time.perf_counter()
 
         class End(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                if per_epoch:
+                    now = time.perf_counter()
+                    if sw.t0 is not None and epoch > 0:
+                        sw.times.append(now - sw.t0)
+                    sw.t0 = now
+
             def on_train_end(self, logs=None):
-                sw.times.append(time.perf_counter() - sw.t0)
+                if sw.t0 is not None:
+                    sw.times.append(time.perf_counter() - sw.t0)
+                    sw.t0 = None
 
         self.begin, self.end = Begin(), End()
 
@@ -299,6 +313,40 @@ def naive_matplotlib(model: keras.Model, reps: int = 3) -> dict[str, float]:
     return result
 
 
+def long_fit_phase(tmp: str, data, samples, val, names) -> dict[str, Any]:
+    """No callbacks, each view alone and all six, in one ``--long-epochs`` fit each (not interleaved):
+    the views' own steady time per epoch when nothing is set up or torn down between epochs, as a
+    user's run sees it (including the wait for their background PNGs at the next epoch's begin),
+    over the epoch of the fit without callbacks."""
+    x, y = data
+    table = view_table(samples, val, names, ARGS.view_samples)
+    configs = {"baseline": []} | {name: [name] for name in table} | {"all": list(table)}
+    out: dict[str, Any] = {}
+    base = None
+    for i, (cfg, views) in enumerate(configs.items()):
+        keras.utils.set_random_seed(0)
+        log_dir = os.path.join(tmp, f"long{i}")
+        model = kv.models.reference_cnn(n_classes=len(names))
+        cbs = [table[v](log_dir) for v in views]
+        watch = Stopwatch(per_epoch=True)
+        model.fit(x, y, batch_size=ARGS.batch_size, epochs=ARGS.long_epochs, verbose=0,
+                  callbacks=[watch.begin, *cbs, watch.end])  # fmt: skip
+        wall = med(watch.times[1:])
+        if cfg == "baseline":
+            base = wall
+        own = {type(cb).__name__: med(cb.timings[1:]) for cb in cbs}
+        total = sum(v for v in own.values() if v)
+        out[cfg] = {
+            "own_ms": {k: None if v is None else 1e3 * v for k, v in own.items()},
+            "epoch_s": wall,
+            "ratio": wall / base if base and wall else None,
+            "own_pct": 100 * total / base if base and cbs else None,
+        }
+        if cbs:
+            print(f"  long fit {cfg}: own {out[cfg]['own_pct']:.1f}%", file=sys.stderr, flush=True)
+    return out
+
+
 def trace_phase(tmp: str, samples, val, names) -> dict[str, Any]:
     keras.utils.set_random_seed(0)
     x, y = kv.datasets.shapes(512, seed=2)[:2]
@@ -450,6 +498,14 @@ def print_report(res: dict[str, Any]) -> None:
     )
     if "FilterGrid" in res["steady"]["views"]:
         print(f"FilterGrid draw (both layers): {res['steady']['views']['FilterGrid']['draw_ms']:.1f} ms")
+    if "long_fit" in res:
+        print(f"\nin one {ARGS.long_epochs}-epoch fit each (steady own time per epoch, PNG waits included):")
+        for cfg, row in res["long_fit"].items():
+            calls = ", ".join(f"{k} {fmt(v, '.1f')} ms" for k, v in row["own_ms"].items())
+            print(
+                f"{cfg:18} epoch {fmt(row['epoch_s'], '.2f')} s  ratio {fmt(row['ratio'], '.3f')}  "
+                f"own {fmt(row['own_pct'], '5.1f')}%  ({calls})"
+            )
     print(f"\ntrace counts over {ARGS.trace_epochs} epochs: {json.dumps(res['traces'])}")
     mem = res["memory"]
     print(
@@ -474,6 +530,9 @@ def main() -> None:
         res["naive_matplotlib_ms"] = naive_matplotlib(over["state"]["baseline"]["model"])
         del over
         gc.collect()
+        if ARGS.long_epochs > 1:
+            data, val_data = (train.images, train.labels), (val.images, val.labels)
+            res["long_fit"] = long_fit_phase(tmp, data, samples, val_data, names)
         res["traces"] = trace_phase(tmp, samples, (val.images, val.labels), names)
         res["memory_baseline"] = baseline_memory_phase()
         res["memory"] = memory_phase(tmp)
