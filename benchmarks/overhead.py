@@ -216,7 +216,7 @@ def steady_costs(state: dict, samples, n_reps: int = 15) -> dict[str, Any]:
     """compute(), draw() and PNG encoding of each view alone, called directly after training
     (median of n_reps), under the same one-thread BLAS limit the callbacks run with."""
     from keras_vizcallbacks._threads import quiet_blas
-    from keras_vizcallbacks.writers.tensorboard import PNG_COMPRESSION
+    from keras_vizcallbacks.writers.tensorboard import encode_png
 
     out = {}
     for cfg, s in state.items():
@@ -235,7 +235,7 @@ def steady_costs(state: dict, samples, n_reps: int = 15) -> dict[str, Any]:
                 draw.append(time.perf_counter() - t)
                 t = time.perf_counter()
                 for f in frames:
-                    tf.image.encode_png(f.image, compression=PNG_COMPRESSION).numpy()
+                    encode_png(f.image)
                 encode.append(time.perf_counter() - t)
         out[cfg] = {
             "compute_ms": 1e3 * statistics.median(comp),

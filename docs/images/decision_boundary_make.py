@@ -29,8 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def frame(png_dir: str, tag: str, step: int) -> np.ndarray:
-    path = os.path.join(png_dir, tag.replace("/", "__"), f"step_{step:06d}.png")
-    with Image.open(path) as im:
+    with Image.open(kv.writers.png.png_path(png_dir, tag, step)) as im:
         return np.asarray(im.convert("RGB"))
 
 

@@ -179,13 +179,7 @@ class VizCallback(keras.callbacks.Callback):
         self._active = True
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        if self._pending:  # the last epoch's images, encoding while the other callbacks ran: written now
-            start = time.perf_counter()
-            try:
-                self._settle()
-            finally:
-                if self.timings:
-                    self.timings[-1] += time.perf_counter() - start
+        self._settle()  # the last epoch's images, encoded while the other callbacks ran: written now
         if self._active and self._writer is None:
             # Every callback's on_train_begin has passed: open (or share) the writer now.
             try:
@@ -249,12 +243,7 @@ class VizCallback(keras.callbacks.Callback):
         worker, self._worker = self._worker, None
         self._active = False
         try:
-            start = time.perf_counter()
-            try:
-                self._settle()
-            finally:
-                if self.timings:  # the last render's images: their wait is part of its cost
-                    self.timings[-1] += time.perf_counter() - start
+            self._settle()
             if worker is not None:
                 worker.close()
                 worker.check()
@@ -337,24 +326,30 @@ class VizCallback(keras.callbacks.Callback):
         assert self._writer is not None
         image = np.asarray(frame.image)
         on_worker = getattr(_THREAD, "worker", False)
-        if not on_worker and image.ndim == 3 and image.dtype == np.uint8 and writers.encoder_threads():
+        if not on_worker and image.ndim == 3 and image.dtype == np.uint8:
             self._pending.append((self._writer.write_later(frame.tag, image, step, frame.description), frame.tag, step))
             return
         self._writer.write(frame.tag, image, step, frame.description)
         self.written.append((frame.tag, step))
 
     def _settle(self) -> None:
-        """Wait for the images still being encoded; each written one is recorded, a failure goes
-        through the error policy (raises here with ``on_error="raise"``)."""
+        """Wait for the images still being encoded (the wait counts in the last render's cost); each
+        written one is recorded, a failure goes through the error policy (raises here with
+        ``on_error="raise"``)."""
         pending, self._pending = self._pending, []
-        for i, (future, tag, step) in enumerate(pending):
-            try:
-                future.result()
-            except Exception as exc:
-                self._pending = pending[i + 1 :]  # still waited for by _finish if this raises
-                self._failed(step, exc)
-                continue
-            self.written.append((tag, step))
+        start = time.perf_counter()
+        try:
+            for i, (future, tag, step) in enumerate(pending):
+                try:
+                    future.result()
+                except Exception as exc:
+                    self._pending = pending[i + 1 :]  # still waited for by _finish if this raises
+                    self._failed(step, exc)
+                    continue
+                self.written.append((tag, step))
+        finally:
+            if pending and self.timings:
+                self.timings[-1] += time.perf_counter() - start
 
     def _failed(self, epoch: int, exc: Exception) -> None:
         self.failures.append((epoch, exc))

@@ -22,11 +22,9 @@ from matplotlib.lines import Line2D
 
 from keras_vizcallbacks.render.color import class_colors
 from keras_vizcallbacks.render.figure import Blitter, ReusedFigure, axes_pixels, new_figure
-from keras_vizcallbacks.render.text import points_to_px, stamp_text
 
 REGION_ALPHA = 0.6  # region opacity at confidence 1 (white at 0), so the points stay readable on top
 BOUNDARY_RGB = (0x22, 0x22, 0x22)  # the line where the predicted class changes
-TITLE_PX, SUBTITLE_PX = points_to_px(17), points_to_px(13)  # 17 pt bold and 13 pt at 100 dpi
 
 
 def region_rgb(classes: np.ndarray, confidence: np.ndarray, colors: np.ndarray, max_alpha: float = REGION_ALPHA):
@@ -271,8 +269,7 @@ class BoundaryFigure(ReusedFigure):
             classes, confidence, xx, yy, colors, (x0, x1), (y0, y1), (w, h), probabilities=probs, max_alpha=max_alpha
         )
         out = a["blit"].finish(extra=tuple(a["extra"]))
-        stamp_text(out, title, (self.width / 2, 8), (0, 0, 0), TITLE_PX, bold=True, anchor="top")
-        stamp_text(out, subtitle, (self.width / 2, 36), (0x33, 0x33, 0x33), SUBTITLE_PX, anchor="top")
+        self.stamp_titles(out, title, subtitle)
         return out
 
 

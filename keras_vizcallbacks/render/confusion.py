@@ -15,8 +15,6 @@ import numpy as np
 from keras_vizcallbacks.render.figure import Blitter, ReusedFigure, axes_pixels, new_figure
 from keras_vizcallbacks.render.text import points_to_px, stamp_text
 
-TITLE_PX, SUBTITLE_PX = points_to_px(17), points_to_px(13)  # 17 pt bold and 13 pt at 100 dpi
-
 RATE_WORDS = {
     "true": "share of each true class (rows sum to 100%)",
     "pred": "share of each predicted class (columns sum to 100%)",
@@ -102,8 +100,7 @@ class ConfusionFigure(ReusedFigure):
         level = value / vmax
         canvas[top : top + h, left : left + w, :3] = cell_pixels(level, (w, h), cmap)
         out = a["blit"].finish()
-        stamp_text(out, title, (self.width / 2, 8), (0, 0, 0), TITLE_PX, bold=True, anchor="top")
-        stamp_text(out, subtitle, (self.width / 2, 36), (0x33, 0x33, 0x33), SUBTITLE_PX, anchor="top")
+        self.stamp_titles(out, title, subtitle)
         if n <= self.annotate_up_to:
             for i in range(n):
                 for j in range(n):

@@ -14,6 +14,10 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from keras_vizcallbacks.render.text import points_to_px, stamp_text
+
+TITLE_PX, SUBTITLE_PX = points_to_px(17), points_to_px(13)  # 17 pt bold and 13 pt at 100 dpi
+
 
 def new_figure(width_px: int = 512, height_px: int = 512, dpi: int = 100) -> Figure:
     fig = Figure(figsize=(width_px / dpi, height_px / dpi), dpi=dpi)
@@ -52,6 +56,12 @@ class ReusedFigure:
         self._key: Any = None
         self._fig: Figure | None = None
         self._a: dict[str, Any] = {}
+
+    def stamp_titles(self, pixels: np.ndarray, title: str, subtitle: str) -> None:
+        """The title (bold) and the subtitle centred at the top of ``pixels``, stamped with Pillow in
+        matplotlib's font: they change every call, and matplotlib text costs ~1.5 ms a label."""
+        stamp_text(pixels, title, (self.width / 2, 8), (0, 0, 0), TITLE_PX, bold=True, anchor="top")
+        stamp_text(pixels, subtitle, (self.width / 2, 36), (0x33, 0x33, 0x33), SUBTITLE_PX, anchor="top")
 
     def close(self) -> None:
         if self._fig is not None:

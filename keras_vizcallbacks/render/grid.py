@@ -24,27 +24,17 @@ def filled(shape: tuple[int, ...], value: int | tuple[int, ...] | np.ndarray, dt
     elements (about 3 ms per Mpx); filling whole rows at once is ~20x faster.
     """
     out = np.empty(shape, dtype=dtype)
-    fill_like(out, value)
-    return out
-
-
-def fill_like(out: np.ndarray, value: int | tuple[int, ...] | np.ndarray) -> None:
-    """Fill ``out`` (..., C) in place with the per-channel ``value`` (see `filled`)."""
-    v = np.asarray(value, dtype=out.dtype).reshape(-1)
+    v = np.asarray(value, dtype=dtype).reshape(-1)
     if out.size == 0:
-        return
+        return out
     if v.size == 1 or bool(np.all(v == v[0])):
         out.fill(v[0])
-        return
-    c = out.shape[-1]
-    if v.size != c:
-        v = np.broadcast_to(v, (c,))
-    width = out.shape[-2] if out.ndim >= 2 else 1
-    row = np.tile(v, width)
-    if out.flags.c_contiguous and out.ndim >= 2:
-        out.reshape(-1, width * c)[...] = row
-    else:
-        out[...] = row.reshape(width, c)
+        return out
+    c = shape[-1]
+    width = shape[-2] if len(shape) >= 2 else 1
+    row = np.tile(np.broadcast_to(v, (c,)), width)  # one image row: the fill is a copy of long rows
+    out.reshape(-1, width * c)[...] = row
+    return out
 
 
 def tile(

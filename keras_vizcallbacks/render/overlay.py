@@ -95,12 +95,8 @@ def overlay(
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 
-def _caption_strip(lines: Sequence[str], width: int, size: int, colour: tuple[int, int, int]) -> np.ndarray:
-    return _caption_strip_cached(tuple(lines), int(width), int(size), tuple(int(c) for c in colour))
-
-
 @functools.lru_cache(maxsize=512)
-def _caption_strip_cached(lines: tuple[str, ...], width: int, size: int, colour: tuple[int, int, int]) -> np.ndarray:
+def _caption_strip(lines: tuple[str, ...], width: int, size: int, colour: tuple[int, int, int]) -> np.ndarray:
     """Cached: the same samples get the same captions most epochs (Pillow text is ~1 ms a line)."""
     from PIL import Image, ImageDraw
 
@@ -156,7 +152,7 @@ def sample_grid(
             ok = None if correct is None else correct[i]
             colour = TEXT if ok is None else (GOOD if ok else BAD)
             lines = list(captions[i]) + [""] * (n_lines - len(captions[i]))  # panels of a row align
-            row = np.concatenate([_caption_strip(lines, cell_w, font_size, colour), row], axis=0)
+            row = np.concatenate([_caption_strip(tuple(lines), cell_w, font_size, colour), row], axis=0)
         cells.append(row)
     rows = []
     for start in range(0, n, cols):

@@ -12,6 +12,11 @@ def tag_dirname(tag: str) -> str:
     return tag.replace("/", "__")
 
 
+def png_path(root: str, tag: str, step: int, ext: str = ".png") -> str:
+    """Where the image of ``tag`` at ``step`` lies under ``root`` (the layout of the module docstring)."""
+    return os.path.join(root, tag_dirname(tag), f"step_{int(step):06d}{ext}")
+
+
 class PNGWriter:
     def __init__(self, path: str) -> None:
         self.path = path
@@ -19,27 +24,26 @@ class PNGWriter:
         self.closed = False
 
     def write(self, tag: str, image: np.ndarray, step: int, description: str = "") -> None:
-        folder = os.path.join(self.path, tag_dirname(tag))
-        os.makedirs(folder, exist_ok=True)
         image = np.asarray(image)
         if image.ndim == 4:
             image = image[0]
-        Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image).save(
-            os.path.join(folder, f"step_{int(step):06d}.png")
-        )
-        if description:
-            with open(os.path.join(folder, "description.md"), "w", encoding="utf-8") as f:
-                f.write(description)
+        path = self._prepare(tag, step, ".png", description)
+        Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image).save(path)
 
     def write_encoded(self, tag: str, png: bytes, width: int, height: int, step: int, description: str = "") -> None:
-        folder = os.path.join(self.path, tag_dirname(tag))
-        os.makedirs(folder, exist_ok=True)
-        ext = ".gif" if png[:3] == b"GIF" else ".png"
-        with open(os.path.join(folder, f"step_{int(step):06d}{ext}"), "wb") as f:
+        gif = png[:3] == b"GIF"  # an evolution animation: its description is the still images' one
+        path = self._prepare(tag, step, ".gif" if gif else ".png", "" if gif else description)
+        with open(path, "wb") as f:
             f.write(png)
-        if description and ext == ".png":
-            with open(os.path.join(folder, "description.md"), "w", encoding="utf-8") as f:
+
+    def _prepare(self, tag: str, step: int, ext: str, description: str) -> str:
+        """Create the tag's folder, write its description (if any); return the image's path."""
+        path = png_path(self.path, tag, step, ext)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        if description:
+            with open(os.path.join(os.path.dirname(path), "description.md"), "w", encoding="utf-8") as f:
                 f.write(description)
+        return path
 
     def flush(self) -> None:
         pass

@@ -77,19 +77,12 @@ _ENCODER: ThreadPoolExecutor | None = None
 ENCODER_THREADS = 2
 
 
-def encoder_threads() -> int:
-    """Threads that encode PNGs in the background (0: the callbacks encode in place)."""
-    return int(ENCODER_THREADS)
-
-
 def _encoder() -> ThreadPoolExecutor:
     """The PNG encoder threads shared by every writer (created on first use)."""
     global _ENCODER
     with _LOCK:
         if _ENCODER is None:
-            _ENCODER = ThreadPoolExecutor(
-                max_workers=max(1, ENCODER_THREADS), thread_name_prefix="keras_vizcallbacks-encode"
-            )
+            _ENCODER = ThreadPoolExecutor(max_workers=ENCODER_THREADS, thread_name_prefix="keras_vizcallbacks-encode")
         return _ENCODER
 
 
