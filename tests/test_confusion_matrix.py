@@ -14,7 +14,7 @@ from util import assert_steps, image, read_run
 
 import keras_vizcallbacks as kv
 from keras_vizcallbacks import writers
-from keras_vizcallbacks.explain.confusion import confusion_matrix, normalize_confusion
+from keras_vizcallbacks.explain import confusion_matrix, normalize_confusion
 from keras_vizcallbacks.render.confusion import confusion_image
 
 

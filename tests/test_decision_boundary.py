@@ -15,13 +15,8 @@ from util import assert_steps, image, read_run
 
 import keras_vizcallbacks as kv
 from keras_vizcallbacks import writers
-from keras_vizcallbacks.explain.boundary import (
-    DecisionRegionExplainer,
-    decision_regions,
-    flip_signs,
-    gram_schmidt_plane,
-    pca2,
-)
+from keras_vizcallbacks.explain import DecisionRegionExplainer, decision_regions
+from keras_vizcallbacks.explain.projection import flip_signs, gram_schmidt_plane, pca2
 from keras_vizcallbacks.render.boundary import decision_boundary_image
 
 IMAGE_SHAPE = (700, 640, 3)
@@ -264,7 +259,7 @@ def test_embedding_sign_alignment_and_fixed_axes(head_data):
     for a, b in itertools.pairwise(comps):
         assert np.all(np.sum(a * b, axis=1) > 0)
     # alignment is applied: with the stored components negated, the next call follows them
-    ex.previous = -ex.previous
+    ex.slice.previous = -ex.slice.previous
     naive = pca2(numpy_hidden(model, x))[1]
     got = ex().components
     assert np.all(np.sum(got * -comps[-1], axis=1) > 0)
@@ -293,7 +288,7 @@ def test_embedding_compiles_once_and_nan_features_render(head_data):
     ex = DecisionRegionExplainer(model, x, y, grid_resolution=20)
     for _ in range(3):
         ex()
-    assert ex.probe_fn.traces == 1 and ex.head_fn.traces == 1
+    assert ex.slice.probe_fn.traces == 1 and ex.slice.head_fn.traces == 1
     xn = x.copy()
     xn[:5] = np.nan
     decision_regions(model, xn, y, grid_resolution=8)  # NaN inputs: no crash

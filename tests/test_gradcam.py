@@ -13,7 +13,7 @@ from util import assert_steps, image, read_run
 
 import keras_vizcallbacks as kv
 from keras_vizcallbacks import render
-from keras_vizcallbacks.explain import gradcam as gc
+from keras_vizcallbacks.explain import GradCAMExplainer, normalize_maps, place_on_input
 from keras_vizcallbacks.writers import read_descriptions
 
 # --------------------------------------------------------------------------- references
@@ -148,7 +148,7 @@ def test_scorecam_equals_masked_forward_passes(trained_functional):
     forward = functional_forward(model)
     expected = []
     for i in range(len(x)):
-        masks = gc.normalize_maps(gc.place_on_input(np.moveaxis(a[i], -1, 0), geo, (16, 16)))
+        masks = normalize_maps(place_on_input(np.moveaxis(a[i], -1, 0), geo, (16, 16)))
         scores = np.array([forward(x[i : i + 1] * m[None, ..., None])[1].numpy()[0, predicted[i]] for m in masks])
         w = np.exp(scores - scores.max())
         expected.append(np.maximum((a[i] * (w / w.sum())).sum(-1), 0.0))
@@ -166,7 +166,7 @@ def test_gradcam_on_nested_resnet_equals_reference(nested_resnet):
         return a, dense_logits(head, tf.reduce_mean(a, axis=(1, 2)))
 
     predicted = np.argmax(model.predict(x, verbose=0), axis=1)
-    ex = gc.GradCAMExplainer(model)
+    ex = GradCAMExplainer(model)
     assert ex.path == "resnet50/conv5_block3_out"
     for cls in (predicted, (predicted + 1) % 5):
         ref, _, _ = tape_reference(forward, x, cls)
@@ -205,12 +205,12 @@ def test_placement_puts_each_cell_at_its_receptive_field_centre():
     geo = kv.layers.geometry(model, "c2")
     assert geo.offset == (3.5, 3.5) and geo.stride == (2.0, 2.0)
     ramp = np.tile(np.arange(5, dtype=np.float32)[None, :], (5, 1))[None]  # value = column index
-    up = gc.place_on_input(ramp, geo, (16, 16))[0]
+    up = place_on_input(ramp, geo, (16, 16))[0]
     expected_cols = np.clip((np.arange(16) - 3.5) / 2.0, 0.0, 4.0)
     np.testing.assert_allclose(up, np.tile(expected_cols, (16, 1)), atol=1e-6)
     hot = np.zeros((1, 5, 5), dtype=np.float32)
     hot[0, 1, 3] = 1.0  # centre (5.5, 9.5): the four pixels around it share the peak
-    up = gc.place_on_input(hot, geo, (16, 16))[0]
+    up = place_on_input(hot, geo, (16, 16))[0]
     peak = np.argwhere(up == up.max())
     assert {tuple(p) for p in peak} == {(5, 9), (5, 10), (6, 9), (6, 10)}
 
@@ -219,7 +219,7 @@ def test_pointing_game_on_the_trained_shapes_model(trained_cnn, shapes_test):
     """Max of the upsampled Grad-CAM inside the shape's mask (1-pixel tolerance) for >= 80%
     of correctly classified test images."""
     x, y, masks = shapes_test.images, shapes_test.labels, shapes_test.masks
-    ex = gc.GradCAMExplainer(trained_cnn)
+    ex = GradCAMExplainer(trained_cnn)
     assert ex.path == "conv2d_1"
     r = ex.explain(x)
     correct = r.classes == y
@@ -273,8 +273,8 @@ def test_class_index_validation_and_constant_maps(trained_functional):
     black = np.zeros((1, 16, 16, 3), dtype=np.float32)
     maps = kv.explain.grad_cam(trained_functional, black)
     assert np.isfinite(maps).all()
-    assert gc.normalize_maps(np.zeros((2, 4, 4))).max() == 0.0
-    assert np.isfinite(gc.normalize_maps(np.full((1, 3, 3), np.nan))).all()
+    assert normalize_maps(np.zeros((2, 4, 4))).max() == 0.0
+    assert np.isfinite(normalize_maps(np.full((1, 3, 3), np.nan))).all()
 
 
 # --------------------------------------------------------------------------- the callback

@@ -14,7 +14,7 @@ from util import assert_steps, image, read_run
 
 import keras_vizcallbacks as kv
 from keras_vizcallbacks import render
-from keras_vizcallbacks.explain.saliency import SaliencyExplainer
+from keras_vizcallbacks.explain import SaliencyExplainer
 from keras_vizcallbacks.render import overlay
 from keras_vizcallbacks.writers import read_descriptions
 

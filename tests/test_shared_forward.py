@@ -9,8 +9,7 @@ from conftest import random_data, small_sequential
 import keras_vizcallbacks as kv
 from keras_vizcallbacks import layers as L
 from keras_vizcallbacks.explain import _shared
-from keras_vizcallbacks.explain.boundary import Predictor, classes_and_confidence
-from keras_vizcallbacks.explain.confusion import confusion_matrix
+from keras_vizcallbacks.explain import Predictor, classes_and_confidence, confusion_matrix
 
 EPOCHS = 3
 

@@ -11,8 +11,7 @@ import numpy as np
 from keras_vizcallbacks import render
 from keras_vizcallbacks.callbacks import _samples
 from keras_vizcallbacks.callbacks.base import Frame, VizCallback, fmt_list
-from keras_vizcallbacks.explain import _shared as shared
-from keras_vizcallbacks.explain.boundary import MODES, DecisionRegionExplainer, DecisionRegions
+from keras_vizcallbacks.explain import BOUNDARY_MODES, DecisionRegionExplainer, DecisionRegions
 from keras_vizcallbacks.render.boundary import BoundaryFigure
 
 
@@ -123,8 +122,8 @@ class DecisionBoundary(VizCallback):
         **options: Any,
     ) -> None:
         super().__init__(log_dir, **options)
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}.")
+        if mode not in BOUNDARY_MODES:
+            raise ValueError(f"mode must be one of {BOUNDARY_MODES}, got {mode!r}.")
         if not isinstance(max_points, int) or max_points < 1:
             raise ValueError(f"max_points must be an integer >= 1, got {max_points!r}.")
         if grid_resolution is not None and (not isinstance(grid_resolution, int) or grid_resolution < 2):
@@ -162,15 +161,12 @@ class DecisionBoundary(VizCallback):
                 anchors=self.anchors,
                 batch_size=self.batch_size,
                 fixed_axes=self.fixed_axes,
+                share_pass=True,  # the data pass is shared with other views on the same data
             )
         except ValueError as e:
             raise ValueError(f"DecisionBoundary: {e}") from None
         self.n_classes = check_classes("DecisionBoundary", y, explainer.n_classes, self.class_names)
-        if explainer.mode == "embedding":  # the data pass is shared with other views on the same data
-            tap = explainer.layer.removesuffix(":input")
-            tapped = {"inputs_of": [tap]} if explainer.layer.endswith(":input") else {"paths": [tap]}
-            explainer.shared = shared.register(model, explainer.x, batch_size=explainer._data_batch(), **tapped)
-        explainer.start()  # fixes the axis limits now ("embedding": one forward pass and PCA)
+        explainer.start()  # fixes the axis limits now ("embedding": joins the shared pass, one forward pass and PCA)
         self.explainer = explainer
         mode = explainer.mode
         self.tag = (

@@ -12,9 +12,17 @@ from keras_vizcallbacks import layers as L
 from keras_vizcallbacks import render
 from keras_vizcallbacks.callbacks.base import Frame, VizCallback
 from keras_vizcallbacks.callbacks.boundary import check_classes, fixed_labelled_data
-from keras_vizcallbacks.explain import _shared as shared
-from keras_vizcallbacks.explain.boundary import Predictor, classes_and_confidence, n_outputs, to_probabilities
-from keras_vizcallbacks.explain.confusion import NORMALIZE, confusion_matrix, normalize_confusion
+from keras_vizcallbacks.explain import (
+    CONFUSION_NORMALIZE,
+    Predictor,
+    SharedView,
+    classes_and_confidence,
+    confusion_matrix,
+    n_outputs,
+    normalize_confusion,
+    shared_pass,
+    to_probabilities,
+)
 from keras_vizcallbacks.render.confusion import RATE_WORDS, ConfusionFigure
 
 
@@ -52,8 +60,8 @@ class ConfusionMatrix(VizCallback):
         **options: Any,
     ) -> None:
         super().__init__(log_dir, **options)
-        if normalize not in NORMALIZE:
-            raise ValueError(f"normalize must be one of {NORMALIZE}, got {normalize!r}.")
+        if normalize not in CONFUSION_NORMALIZE:
+            raise ValueError(f"normalize must be one of {CONFUSION_NORMALIZE}, got {normalize!r}.")
         if not isinstance(max_points, int) or max_points < 1:
             raise ValueError(f"max_points must be an integer >= 1, got {max_points!r}.")
         render.lut(cmap)
@@ -64,7 +72,7 @@ class ConfusionMatrix(VizCallback):
         self.batch_size = batch_size
         self.cmap = cmap
         self.predictor: Predictor | None = None
-        self.shared: shared.SharedView | None = None
+        self.shared: SharedView | None = None
         self.counts: np.ndarray | None = None  # the last epoch's matrix
         self._data_note = ""
         self._figure = ConfusionFigure()  # built on the first draw, kept for the fit, dropped at its end
@@ -76,7 +84,7 @@ class ConfusionMatrix(VizCallback):
         self.x, self.y = x, y
         self.predictor = Predictor(model, batch_size=self.batch_size, name="confusion_predict")
         try:  # one data pass per epoch with the other views on the same model and data
-            self.shared = shared.register(model, x, batch_size=self.predictor._batch(x))
+            self.shared = shared_pass(model, x, batch_size=self.predictor.batch_size_for(x))
         except ValueError:  # a subclassed model (layers.ProbeError): its own prediction pass
             self.shared = None
         kept = len(y)

@@ -12,7 +12,7 @@ from keras_vizcallbacks import layers as L
 from keras_vizcallbacks import render
 from keras_vizcallbacks.callbacks import _samples
 from keras_vizcallbacks.callbacks.base import Frame, VizCallback, fmt_choice, fmt_list
-from keras_vizcallbacks.explain.activations import ActivationProbe
+from keras_vizcallbacks.explain import ActivationProbe
 from keras_vizcallbacks.render.views import feature_map_grid
 
 

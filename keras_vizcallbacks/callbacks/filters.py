@@ -10,7 +10,7 @@ import keras
 from keras_vizcallbacks import layers as L
 from keras_vizcallbacks import render
 from keras_vizcallbacks.callbacks.base import Frame, VizCallback, fmt_choice, fmt_list
-from keras_vizcallbacks.explain.filters import conv_kernels
+from keras_vizcallbacks.explain import conv_kernels
 from keras_vizcallbacks.render.views import heatmap_filters, rgb_filters
 
 

@@ -15,8 +15,7 @@ import numpy as np
 from keras_vizcallbacks import render
 from keras_vizcallbacks.callbacks import _samples
 from keras_vizcallbacks.callbacks.base import Frame, VizCallback, fmt_list
-from keras_vizcallbacks.explain import _targets
-from keras_vizcallbacks.explain import gradcam as gc
+from keras_vizcallbacks.explain import GradCAMExplainer, cam_method, split_inputs
 from keras_vizcallbacks.render import overlay as ov
 
 TARGETS = ("predicted", "true")
@@ -124,7 +123,7 @@ class _AttributionView(VizCallback):
     def _display_images(self) -> np.ndarray:
         x = self.x
         if isinstance(x, (list, dict)):
-            _, xs = _targets.split_inputs(self.model, x, self._image_index)
+            _, xs = split_inputs(self.model, x, self._image_index)
             x = xs[self._image_index]
         return render.to_rgb(np.asarray(x, dtype=np.float32), per=1)
 
@@ -157,7 +156,9 @@ class GradCAM(_AttributionView):
         labels: true classes (integers or one-hot); override ``y`` from ``samples``.
         layer: conv layer name or nested path (``"resnet50/conv5_block3_out"``);
             ``None`` for the last conv layer (or its activation) with a spatial output.
-        method: ``"gradcam"``, ``"gradcam++"``, ``"hirescam"``, ``"layercam"`` or ``"scorecam"``.
+        method: ``"gradcam"``, ``"gradcam++"``, ``"hirescam"``, ``"layercam"`` or ``"scorecam"``
+            (`kv.explain.CAM_METHODS`), or a callable ``fn(A, G)`` returning the map before ReLU
+            (its ``__name__`` titles the picture).
         target: ``"predicted"`` (default), ``"true"`` (needs labels) or a class index.
         class_names: one name per class, for the captions.
         max_samples: at most this many samples.
@@ -198,12 +199,13 @@ class GradCAM(_AttributionView):
             **options,
         )
         self.layer = layer
-        self.method = gc.check_method(method)
-        self.explainer: gc.GradCAMExplainer | None = None
+        cam_method(method)  # unknown method: ValueError now
+        self.method = method
+        self.explainer: GradCAMExplainer | None = None
 
     def prepare(self, model: keras.Model) -> None:
         try:
-            self.explainer = gc.GradCAMExplainer(model, self.layer, self.method, image_input=self.image_input)
+            self.explainer = GradCAMExplainer(model, self.layer, self.method, image_input=self.image_input)
         except ValueError as e:
             raise ValueError(f"GradCAM: {e}") from None
         self._load_samples(model)

@@ -11,9 +11,7 @@ import numpy as np
 from keras_vizcallbacks import render
 from keras_vizcallbacks.callbacks.base import Frame
 from keras_vizcallbacks.callbacks.gradcam import _AttributionView
-from keras_vizcallbacks.explain._targets import n_classes
-from keras_vizcallbacks.explain.saliency import REDUCTIONS, SaliencyExplainer, check_method
-from keras_vizcallbacks.explain.saliency import method_options as check_options
+from keras_vizcallbacks.explain import SALIENCY_REDUCTIONS, SaliencyExplainer, saliency_method, saliency_options
 from keras_vizcallbacks.render import overlay as ov
 
 
@@ -68,8 +66,8 @@ class Saliency(_AttributionView):
         alpha: float = 0.6,
         **options: Any,
     ) -> None:
-        if reduce not in REDUCTIONS or reduce is None:
-            raise ValueError(f"reduce must be one of {[r for r in REDUCTIONS if r]}, got {reduce!r}.")
+        if reduce not in SALIENCY_REDUCTIONS or reduce is None:
+            raise ValueError(f"reduce must be one of {[r for r in SALIENCY_REDUCTIONS if r]}, got {reduce!r}.")
         signed = reduce == "sum"
         super().__init__(
             log_dir,
@@ -83,8 +81,8 @@ class Saliency(_AttributionView):
             alpha=alpha,
             **options,
         )
-        self.method = check_method(method)
-        self.method_options = check_options(method, dict(method_options or {}))
+        self.method = saliency_method(method).name
+        self.method_options = saliency_options(method, dict(method_options or {}))
         if percentile is not None and not 0 < float(percentile) <= 100:
             raise ValueError(f"percentile must be in (0, 100] or None, got {percentile!r}.")
         self.percentile = percentile
@@ -98,11 +96,8 @@ class Saliency(_AttributionView):
         except ValueError as e:
             raise ValueError(f"Saliency: {e}") from None
         self._load_samples(model)
-        x = self.explainer.prepare_inputs(self.x)
-        if self.explainer.n_classes is None:  # subclassed model: ask it once
-            out = model(x if len(x) > 1 else x[0], training=False)
-            self.explainer.n_classes = n_classes(tuple(np.shape(out)))
-        self._check_targets(self.explainer.n_classes)
+        self.explainer.prepare_inputs(self.x)  # wrong input structure: ValueError now
+        self._check_targets(self.explainer.count_classes(self.x))  # a subclassed model is asked once
 
     def _display_images(self) -> np.ndarray:
         x = self.explainer.prepare_inputs(self.x)[self.explainer.image_index]  # type: ignore[union-attr]

@@ -5,27 +5,90 @@ Usable on their own in a notebook::
     import keras_vizcallbacks as kv
     maps = kv.explain.feature_maps(model, x[:4])
     kernels = kv.explain.filters(model)
+    cams = kv.explain.grad_cam(model, x[:8], method="gradcam++")
+
+Everything a callback uses is a public name of this package (`__all__`): the
+explainers (built once, called every epoch), the method tables, the
+probability helpers and the data pass shared by views on the same data.
 """
 
+from keras_vizcallbacks.explain._batches import Predictor, take_index
+from keras_vizcallbacks.explain._outputs import (
+    classes_and_confidence,
+    logits_to_probabilities,
+    n_classes,
+    n_outputs,
+    to_probabilities,
+)
+from keras_vizcallbacks.explain._placement import normalize_maps, place_on_input
+from keras_vizcallbacks.explain._shared import SharedView, shared_passes
+from keras_vizcallbacks.explain._shared import register as shared_pass
+from keras_vizcallbacks.explain._targets import split_inputs
 from keras_vizcallbacks.explain.activations import ActivationProbe, feature_maps
+from keras_vizcallbacks.explain.boundary import MODES as BOUNDARY_MODES
 from keras_vizcallbacks.explain.boundary import DecisionRegionExplainer, DecisionRegions, decision_regions
+from keras_vizcallbacks.explain.cam_methods import CAM_METHODS, CAMMethod, MaskedScorer, cam_method
+from keras_vizcallbacks.explain.confusion import NORMALIZE as CONFUSION_NORMALIZE
 from keras_vizcallbacks.explain.confusion import confusion_matrix, normalize_confusion
 from keras_vizcallbacks.explain.filters import conv_kernels, filters
-from keras_vizcallbacks.explain.gradcam import GradCAMExplainer, grad_cam
-from keras_vizcallbacks.explain.saliency import SaliencyExplainer, saliency
+from keras_vizcallbacks.explain.gradcam import CAMResult, GradCAMExplainer, cam_layer, grad_cam
+from keras_vizcallbacks.explain.projection import flip_signs, gram_schmidt_plane, pca2
+from keras_vizcallbacks.explain.saliency import REDUCTIONS as SALIENCY_REDUCTIONS
+from keras_vizcallbacks.explain.saliency import SaliencyExplainer, SaliencyResult, reduce_channels, saliency
+from keras_vizcallbacks.explain.saliency_methods import (
+    SALIENCY_METHODS,
+    Gradients,
+    SaliencyMethod,
+    saliency_method,
+    saliency_options,
+)
+from keras_vizcallbacks.layers import OUTPUT
 
 __all__ = [
+    "BOUNDARY_MODES",
+    "CAM_METHODS",
+    "CONFUSION_NORMALIZE",
+    "OUTPUT",
+    "SALIENCY_METHODS",
+    "SALIENCY_REDUCTIONS",
     "ActivationProbe",
+    "CAMMethod",
+    "CAMResult",
     "DecisionRegionExplainer",
     "DecisionRegions",
     "GradCAMExplainer",
+    "Gradients",
+    "MaskedScorer",
+    "Predictor",
     "SaliencyExplainer",
+    "SaliencyMethod",
+    "SaliencyResult",
+    "SharedView",
+    "cam_layer",
+    "cam_method",
+    "classes_and_confidence",
     "confusion_matrix",
     "conv_kernels",
     "decision_regions",
     "feature_maps",
     "filters",
+    "flip_signs",
     "grad_cam",
+    "gram_schmidt_plane",
+    "logits_to_probabilities",
+    "n_classes",
+    "n_outputs",
     "normalize_confusion",
+    "normalize_maps",
+    "pca2",
+    "place_on_input",
+    "reduce_channels",
     "saliency",
+    "saliency_method",
+    "saliency_options",
+    "shared_pass",
+    "shared_passes",
+    "split_inputs",
+    "take_index",
+    "to_probabilities",
 ]

@@ -27,6 +27,7 @@ import numpy as np
 
 from keras_vizcallbacks import _backend
 from keras_vizcallbacks import layers as L
+from keras_vizcallbacks.explain._batches import run_over
 
 OUTPUT = L.OUTPUT
 
@@ -85,10 +86,7 @@ class SharedForward:
     def outputs(self, reader: int, epoch: int | None) -> dict[str, np.ndarray]:
         key = (epoch, _weights_version(self._model()))
         if self._outputs is None or key != self._key or reader in self._readers or epoch is None:
-            from keras_vizcallbacks.explain.boundary import _n, _take, run_batches
-
-            n = _n(self.x)
-            arrays = run_batches(self.fn, n, lambda a, b: _take(self.x, a, b), self.batch_size)
+            arrays = run_over(self.fn, self.x, self.batch_size)
             self._outputs = dict(zip(self.names, arrays, strict=True))
             self._key = key
             self._readers = set()
@@ -106,6 +104,10 @@ class SharedView:
 
     def outputs(self, epoch: int | None = None) -> dict[str, np.ndarray]:
         return self.forward.outputs(id(self), epoch)
+
+    def compiled_functions(self) -> list[_backend.TracedFunction]:
+        """The pass's compiled probe (shared with the other views on it)."""
+        return [] if self.forward.fn is None else [self.forward.fn]
 
 
 _REGISTRY: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {fingerprint: SharedForward}

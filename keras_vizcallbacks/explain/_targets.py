@@ -13,7 +13,6 @@ changing prediction never retraces.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import keras
@@ -22,17 +21,6 @@ import numpy as np
 from keras_vizcallbacks import layers as L
 
 PREDICTED = -1
-
-
-def n_classes(logits_shape: Sequence[Any]) -> int:
-    """Classes of a classifier whose logits have ``logits_shape`` (one sigmoid unit = 2 classes)."""
-    k = logits_shape[-1]
-    if len(logits_shape) != 2 or k is None:
-        raise ValueError(
-            f"Gradient views explain a classifier whose output is (batch, classes); this model's "
-            f"output has shape {tuple(logits_shape)}."
-        )
-    return 2 if int(k) == 1 else int(k)
 
 
 def resolve(class_index: Any, n: int, classes: int) -> np.ndarray:
@@ -79,24 +67,6 @@ def score(logits: Any, target: Any) -> tuple[Any, Any]:
     cls = keras.ops.where(target < 0, predicted, target)
     picked = keras.ops.take_along_axis(z, keras.ops.expand_dims(cls, -1), axis=-1)
     return picked[:, 0], cls
-
-
-def probabilities(logits: np.ndarray, squash: str | None) -> np.ndarray:
-    """Class probabilities (N, classes) from logits, in numpy (float64 for stability).
-
-    A softmax model's probabilities are the softmax of its logits; one sigmoid
-    unit gives ``[1 - p, p]``; several sigmoid units are independent; an
-    unsquashed output is read as logits (softmax).
-    """
-    z = np.asarray(logits, dtype=np.float64)
-    if z.shape[-1] == 1:
-        p = 1.0 / (1.0 + np.exp(-np.clip(z[:, 0], -500, 500)))
-        return np.stack([1.0 - p, p], axis=1)
-    if squash == "sigmoid":
-        return 1.0 / (1.0 + np.exp(-np.clip(z, -500, 500)))
-    z = z - np.max(z, axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / np.sum(e, axis=-1, keepdims=True)
 
 
 def split_inputs(model: keras.Model, x: Any, image_input: str | int | None = None) -> tuple[int, list[Any]]:

@@ -34,6 +34,10 @@ class ActivationProbe:
             for n, v in zip(self.probe.names, values, strict=True)
         }
 
+    def compiled_functions(self) -> list[_backend.TracedFunction]:
+        """The compiled forward pass (counts its traces in ``.traces``)."""
+        return [self.fn]
+
 
 def feature_maps(model: keras.Model, x: Any, layers: Sequence[str] | None = None) -> dict[str, np.ndarray]:
     """``{layer path: output}`` (float32, channels last as the layer gives them) for ``x``.

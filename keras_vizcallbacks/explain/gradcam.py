@@ -1,7 +1,8 @@
 """The Grad-CAM family: class activation maps of a conv layer, weighted by gradients.
 
-A CAM method is one base computation plus one small function. The base runs
-the model once under a gradient tape and returns, for the chosen layer, its
+A CAM method is one base computation plus one small function, an entry of the
+method table `CAM_METHODS` (``explain/cam_methods.py``). The base runs the
+model once under a gradient tape and returns, for the chosen layer, its
 activations ``A`` (N, h, w, K) and the gradients ``G = d score / d A`` of the
 target class's logit; a method then turns ``(A, G)`` into a map (N, h, w):
 
@@ -16,13 +17,16 @@ target class's logit; a method then turns ``(A, G)`` into a map (N, h, w):
 * ``scorecam``  (Wang et al. 2020): gradient free. Each channel, min-max
   scaled and placed on the input, masks the image; the channel's weight is the
   softmax over channels of the target logit for that masked image. Costs one
-  forward pass per channel and image (batched).
+  forward pass per channel and image (batched). Its entry gets a
+  `MaskedScorer` instead of G.
+* a callable ``fn(A, G)`` of your own: A and G float32 (N, *spatial, K),
+  returning the map before the final ReLU, (N, *spatial); titled by its ``__name__``.
 
 Maps are placed on the input by receptive-field geometry: cell (r, c) is
 centred on input pixel ``offset + stride * (r, c)`` (see
-`keras_vizcallbacks.layers.geometry`), and pixels between centres are
-interpolated bilinearly (clamped at the borders). A plain resize would shift
-the peak by several pixels on small inputs.
+`keras_vizcallbacks.layers.geometry` and ``explain/_placement.py``), and pixels
+between centres are interpolated bilinearly (clamped at the borders). A plain
+resize would shift the peak by several pixels on small inputs.
 """
 
 from __future__ import annotations
@@ -38,60 +42,12 @@ import numpy as np
 from keras_vizcallbacks import _backend
 from keras_vizcallbacks import layers as L
 from keras_vizcallbacks.explain import _targets
+from keras_vizcallbacks.explain._outputs import logits_to_probabilities, n_classes
+from keras_vizcallbacks.explain._placement import normalize_maps, place_on_input
+from keras_vizcallbacks.explain.cam_methods import CAM_METHODS, CAMMethod, cam_method
 
-# --------------------------------------------------------------------------- methods
-# Each takes activations A and gradients G, float32 (N, h, w, K), and returns
-# the map before the final ReLU, (N, h, w).
-
-
-def _weighted(weights: np.ndarray, a: np.ndarray) -> np.ndarray:
-    return np.einsum("nk,nhwk->nhw", weights, a)
-
-
-def _gradcam(a: np.ndarray, g: np.ndarray) -> np.ndarray:
-    return _weighted(g.mean(axis=(1, 2)), a)
-
-
-def _gradcam_pp(a: np.ndarray, g: np.ndarray) -> np.ndarray:
-    g2 = g * g
-    g3 = g2 * g
-    sum_a = a.sum(axis=(1, 2), keepdims=True)
-    denom = 2.0 * g2 + sum_a * g3
-    safe = np.where(np.abs(denom) > 1e-12, denom, 1.0)
-    alpha = np.where((g != 0) & (np.abs(denom) > 1e-12), g2 / safe, 0.0)
-    weights = (np.maximum(g, 0.0) * alpha).sum(axis=(1, 2))
-    return _weighted(weights, a)
-
-
-def _hirescam(a: np.ndarray, g: np.ndarray) -> np.ndarray:
-    return (g * a).sum(axis=-1)
-
-
-def _layercam(a: np.ndarray, g: np.ndarray) -> np.ndarray:
-    return (np.maximum(g, 0.0) * a).sum(axis=-1)
-
-
-GRADIENT_METHODS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    "gradcam": _gradcam,
-    "gradcam++": _gradcam_pp,
-    "hirescam": _hirescam,
-    "layercam": _layercam,
-}
-METHODS: tuple[str, ...] = (*GRADIENT_METHODS, "scorecam")
-
-METHOD_TITLES = {
-    "gradcam": "Grad-CAM",
-    "gradcam++": "Grad-CAM++",
-    "hirescam": "HiResCAM",
-    "layercam": "LayerCAM",
-    "scorecam": "Score-CAM",
-}
-
-
-def check_method(method: str) -> str:
-    if method not in METHODS:
-        raise ValueError(f"Unknown Grad-CAM method {method!r}; use one of {list(METHODS)}.")
-    return method
+Method = str | Callable[[np.ndarray, np.ndarray], np.ndarray]
+METHODS: tuple[str, ...] = tuple(CAM_METHODS)
 
 
 # --------------------------------------------------------------------------- layer choice
@@ -151,11 +107,7 @@ def resolve_layer(model: keras.Model, layer: str | None) -> tuple[str, keras.lay
 
 def _require_graph(model: keras.Model) -> None:
     """ProbeError (a ValueError) for subclassed models, which have no layer graph to tap."""
-    try:
-        ok = bool(model.inputs) and bool(model.outputs)
-    except Exception:
-        ok = False
-    if not ok:
+    if not L.has_graph(model):
         raise L.ProbeError(
             f"Grad-CAM needs a Sequential or functional model to reach a layer's output; model "
             f"{model.name!r} ({type(model).__name__}) has no symbolic graph (a subclassed or never-built "
@@ -166,50 +118,6 @@ def _require_graph(model: keras.Model) -> None:
 def _short(items: list[str], limit: int = 30) -> str:
     shown = ", ".join(items[-limit:])
     return ("…, " if len(items) > limit else "") + shown if items else "none"
-
-
-# --------------------------------------------------------------------------- placement
-
-
-def _interp_matrix(centres: np.ndarray, n_out: int) -> np.ndarray:
-    """(n_out, n_cells): bilinear weights of each output pixel on the cells whose
-    centres are at ``centres`` (increasing), constant beyond the first/last centre."""
-    n = len(centres)
-    out = np.zeros((n_out, n), dtype=np.float64)
-    if n == 1:
-        out[:, 0] = 1.0
-        return out
-    t = np.interp(np.arange(n_out, dtype=np.float64), centres, np.arange(n, dtype=np.float64))
-    i0 = np.clip(np.floor(t).astype(np.intp), 0, n - 2)
-    frac = t - i0
-    rows = np.arange(n_out)
-    out[rows, i0] = 1.0 - frac
-    out[rows, i0 + 1] += frac
-    return out
-
-
-def place_on_input(maps: np.ndarray, geometry: L.Geometry, size: tuple[int, int]) -> np.ndarray:
-    """Upsample layer maps (N, h, w) to the input size (H, W) by receptive-field geometry.
-
-    Cell (r, c) lands on input pixel ``geometry.offset + geometry.stride * (r, c)``;
-    pixels between cell centres are interpolated bilinearly, pixels beyond the
-    outermost centres take the border cell's value.
-    """
-    maps = np.asarray(maps, dtype=np.float64)
-    cy, cx = geometry.centres(maps.shape[1:3])
-    wy = _interp_matrix(cy, int(size[0]))
-    wx = _interp_matrix(cx, int(size[1]))
-    return np.einsum("Hh,nhw,Ww->nHW", wy, maps, wx).astype(np.float32)
-
-
-def normalize_maps(maps: np.ndarray) -> np.ndarray:
-    """Min-max scale each map to [0, 1]; a constant (or empty) map becomes zeros. NaN-safe."""
-    m = np.nan_to_num(np.asarray(maps, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-    axes = tuple(range(1, m.ndim))
-    lo = m.min(axis=axes, keepdims=True)
-    span = m.max(axis=axes, keepdims=True) - lo
-    out = np.where(span > 0, (m - lo) / np.where(span > 0, span, 1.0), 0.0)
-    return out.astype(np.float32)
 
 
 # --------------------------------------------------------------------------- explainer
@@ -232,13 +140,15 @@ class GradCAMExplainer:
     The probe model (layer output + logits, nested models and a final softmax
     handled without touching the user's model) and the compiled gradient
     function are built in the constructor; every call reuses them, so a fixed
-    sample batch is traced once (``self.fn.traces``).
+    sample batch is traced once (``self.fn.traces``; `compiled_functions`).
 
     Args:
         model: a Sequential or functional Keras model ending in a classifier.
         layer: layer name or nested path (``"resnet50/conv5_block3_out"``);
             ``None`` for `cam_layer`.
-        method: one of `METHODS`.
+        method: a name in `CAM_METHODS` (``"gradcam"``, ``"gradcam++"``, ``"hirescam"``,
+            ``"layercam"``, ``"scorecam"``) or a callable ``fn(A, G)`` returning the map
+            before the final ReLU (see the module docstring).
         image_input: for multi-input models, the image input's name or index
             (default: the first 4-D input). The other inputs are held fixed.
         batch_size: Score-CAM's masked images are evaluated in batches of this size.
@@ -248,13 +158,14 @@ class GradCAMExplainer:
         self,
         model: keras.Model,
         layer: str | None = None,
-        method: str = "gradcam",
+        method: Method = "gradcam",
         *,
         image_input: str | int | None = None,
         batch_size: int = 64,
     ) -> None:
         self.model = model
-        self.method = check_method(method)
+        self.entry: CAMMethod = cam_method(method)
+        self.method = method
         self.path, self.layer = resolve_layer(model, layer)
         self.image_index, _ = _targets.split_inputs(model, [None] * len(model.inputs), image_input)
         self.input_shape = tuple(model.inputs[self.image_index].shape)
@@ -268,7 +179,7 @@ class GradCAMExplainer:
         self.probe = L.build_probe(model, [self.path], logits=True)
         self.squash = L.final_squashing(model)
         logits_shape = tuple(self.probe.model.outputs[-1].shape)
-        self.n_classes = _targets.n_classes(logits_shape)
+        self.n_classes = n_classes(logits_shape)
         self.batch_size = int(batch_size)
         self._multi = len(model.inputs) > 1
         probe_model = self.probe.model
@@ -298,17 +209,22 @@ class GradCAMExplainer:
             s, _ = _targets.score(logits, target)
             return s
 
-        if method == "scorecam":
-            self.fn = _backend.compile_function(forward, name="scorecam_forward")
-            self.score_fn = _backend.compile_function(masked_scores, name="scorecam_scores")
-        else:
-            self.fn = _backend.compile_function(with_gradients, name=f"{method}_gradients")
+        name = self.entry.name
+        if self.entry.gradients:
+            self.fn = _backend.compile_function(with_gradients, name=f"{name}_gradients")
             self.score_fn = None
+        else:
+            self.fn = _backend.compile_function(forward, name=f"{name}_forward")
+            self.score_fn = _backend.compile_function(masked_scores, name=f"{name}_scores")
 
     # ------------------------------------------------------------------ public
     @property
     def title(self) -> str:
-        return METHOD_TITLES[self.method]
+        return self.entry.title
+
+    def compiled_functions(self) -> list[_backend.TracedFunction]:
+        """The compiled functions this explainer calls (each counts its traces in ``.traces``)."""
+        return [self.fn] + ([] if self.score_fn is None else [self.score_fn])
 
     def prepare_inputs(self, x: Any) -> list[np.ndarray]:
         """Inputs as a list of numpy arrays in the model's order, the image as float32."""
@@ -327,23 +243,29 @@ class GradCAMExplainer:
         xs = self.prepare_inputs(x)
         n = len(xs[self.image_index])
         target = _targets.resolve(class_index, n, self.n_classes)
-        if self.method == "scorecam":
-            a, logits, cls = self.fn(xs, target)
-            a = self._channels_last(_backend.to_numpy(a))
-            cls = _backend.to_numpy(cls).astype(np.int32)
-            pre = self._scorecam(xs, a, cls)
-        else:
+        if self.entry.gradients:
             a, g, logits, cls = self.fn(xs, target)
             a = self._channels_last(_backend.to_numpy(a)).astype(np.float32)
             g = self._channels_last(_backend.to_numpy(g)).astype(np.float32)
             cls = _backend.to_numpy(cls).astype(np.int32)
-            pre = GRADIENT_METHODS[self.method](a, g)
+            pre = self.entry.fn(a, g)
+        else:
+            a, logits, cls = self.fn(xs, target)
+            a = self._channels_last(_backend.to_numpy(a))
+            cls = _backend.to_numpy(cls).astype(np.int32)
+            pre = self.entry.fn(a, _Masked(self, xs, cls))
+        pre = np.asarray(pre)
+        if pre.shape != a.shape[:-1]:
+            raise ValueError(
+                f"CAM method {self.entry.name!r} returned shape {pre.shape}; expected {a.shape[:-1]} "
+                "(the activations' shape without the channel axis)."
+            )
         raw = np.maximum(np.nan_to_num(pre, nan=0.0, posinf=0.0, neginf=0.0), 0.0).astype(np.float32)
         maps = place_on_input(raw, self.geometry, self.input_shape[1:3]) if upsample else raw
         if normalize:
             maps = normalize_maps(maps)
         logits = _backend.to_numpy(logits).astype(np.float32)
-        probs = _targets.probabilities(logits, self.squash).astype(np.float32)
+        probs = logits_to_probabilities(logits, self.squash).astype(np.float32)
         return CAMResult(maps.astype(np.float32), raw, cls, logits, probs)
 
     def __call__(self, x: Any, class_index: Any = None, **kwargs: Any) -> np.ndarray:
@@ -353,28 +275,32 @@ class GradCAMExplainer:
     def _channels_last(self, a: np.ndarray) -> np.ndarray:
         return np.moveaxis(a, 1, -1) if self.channels_first else a
 
-    def _scorecam(self, xs: list[np.ndarray], a: np.ndarray, cls: np.ndarray) -> np.ndarray:
-        n, h, w, k = a.shape
-        size = self.input_shape[1:3]
-        out = np.zeros((n, h, w), dtype=np.float64)
-        bs = self.batch_size
-        for i in range(n):
-            channels = np.moveaxis(a[i], -1, 0)  # (K, h, w)
-            masks = normalize_maps(place_on_input(channels, self.geometry, size))  # (K, H, W)
-            scores = np.empty(k, dtype=np.float64)
-            for start in range(0, k, bs):
-                stop = min(start + bs, k)
-                m = np.zeros((bs, *size), dtype=np.float32)  # fixed batch: one trace
-                m[: stop - start] = masks[start:stop]
-                batch = [np.repeat(v[i : i + 1], bs, axis=0) for v in xs]
-                batch[self.image_index] = (batch[self.image_index] * m[..., None]).astype(np.float32)
-                target = np.full(bs, cls[i], dtype=np.int32)
-                s = _backend.to_numpy(self.score_fn(batch, target))
-                scores[start:stop] = s[: stop - start]
-            z = np.exp(scores - scores.max())
-            weights = z / z.sum()
-            out[i] = np.einsum("k,hwk->hw", weights, a[i])
-        return out.astype(np.float32)
+
+class _Masked:
+    """The `MaskedScorer` a gradient-free method gets: placement on the input, and the target
+    class's score of masked copies of image ``i`` in fixed batches of ``batch_size`` (one trace)."""
+
+    def __init__(self, explainer: GradCAMExplainer, xs: list[np.ndarray], classes: np.ndarray) -> None:
+        self.ex, self.xs, self.classes = explainer, xs, classes
+        self.size = explainer.input_shape[1:3]
+
+    def place(self, maps: np.ndarray) -> np.ndarray:
+        return place_on_input(maps, self.ex.geometry, self.size)
+
+    def scores(self, i: int, masks: np.ndarray) -> np.ndarray:
+        ex, xs, size = self.ex, self.xs, self.size
+        k, bs = len(masks), ex.batch_size
+        scores = np.empty(k, dtype=np.float64)
+        for start in range(0, k, bs):
+            stop = min(start + bs, k)
+            m = np.zeros((bs, *size), dtype=np.float32)  # fixed batch: one trace
+            m[: stop - start] = masks[start:stop]
+            batch = [np.repeat(v[i : i + 1], bs, axis=0) for v in xs]
+            batch[ex.image_index] = (batch[ex.image_index] * m[..., None]).astype(np.float32)
+            target = np.full(bs, self.classes[i], dtype=np.int32)
+            s = _backend.to_numpy(ex.score_fn(batch, target))
+            scores[start:stop] = s[: stop - start]
+        return scores
 
 
 # --------------------------------------------------------------------------- function API
@@ -383,7 +309,7 @@ _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def explainer(
-    model: keras.Model, layer: str | None = None, method: str = "gradcam", image_input: str | int | None = None
+    model: keras.Model, layer: str | None = None, method: Method = "gradcam", image_input: str | int | None = None
 ) -> GradCAMExplainer:
     """A `GradCAMExplainer` for ``(model, layer, method)``, cached per model."""
     key = (layer, method, image_input)
@@ -402,7 +328,7 @@ def grad_cam(
     *,
     layer: str | None = None,
     class_index: Any = None,
-    method: str = "gradcam",
+    method: Method = "gradcam",
     upsample: bool = True,
     normalize: bool = True,
     image_input: str | int | None = None,
@@ -416,7 +342,9 @@ def grad_cam(
         layer: layer name or nested path; ``None`` picks the last conv layer (or its
             activation) with a spatial output, searching nested models.
         class_index: None (each image's predicted class), an int, or one int per image.
-        method: ``"gradcam"``, ``"gradcam++"``, ``"hirescam"``, ``"layercam"`` or ``"scorecam"``.
+        method: ``"gradcam"``, ``"gradcam++"``, ``"hirescam"``, ``"layercam"`` or ``"scorecam"``
+            (the entries of `CAM_METHODS`), or a callable ``fn(A, G)``: A and G float32
+            (N, *spatial, K), returning the map before the final ReLU, (N, *spatial).
         upsample: place the map on the input by receptive-field geometry (else the
             layer's resolution).
         normalize: scale each map to [0, 1] (a constant map becomes zeros); with

@@ -14,7 +14,9 @@ Methods (all differentiate the target class's logit, pre-softmax):
   ``score(x) - score(baseline)`` up to the integration error, which
   `SaliencyResult` reports as ``delta``.
 
-The copies of SmoothGrad and Integrated Gradients are evaluated in fixed-size
+Each method is one entry of the method table `SALIENCY_METHODS`
+(``explain/saliency_methods.py``). The copies of SmoothGrad and Integrated
+Gradients are evaluated in fixed-size
 batches (the last one padded) so one compiled function, traced once, serves
 every call.
 
@@ -36,46 +38,17 @@ import numpy as np
 from keras_vizcallbacks import _backend
 from keras_vizcallbacks import layers as L
 from keras_vizcallbacks.explain import _targets
+from keras_vizcallbacks.explain._outputs import logits_to_probabilities, n_classes
+from keras_vizcallbacks.explain.saliency_methods import (
+    SALIENCY_METHODS,
+    Gradients,
+    SaliencyMethod,
+    saliency_method,
+    saliency_options,
+)
 
-METHODS: tuple[str, ...] = ("vanilla", "smoothgrad", "integrated_gradients", "gradient_x_input")
-METHOD_TITLES = {
-    "vanilla": "Vanilla gradient",
-    "smoothgrad": "SmoothGrad",
-    "integrated_gradients": "Integrated Gradients",
-    "gradient_x_input": "Gradient × input",
-}
+METHODS: tuple[str, ...] = tuple(SALIENCY_METHODS)
 REDUCTIONS: tuple[str | None, ...] = ("max_abs", "mean_abs", "sum", "l2", None)
-
-_OPTIONS: dict[str, dict[str, Any]] = {
-    "vanilla": {},
-    "gradient_x_input": {},
-    "smoothgrad": {"n_samples": 25, "noise": 0.15, "seed": 0},
-    "integrated_gradients": {"baseline": 0.0, "steps": 64},
-}
-
-
-def check_method(method: str) -> str:
-    if method not in METHODS:
-        raise ValueError(f"Unknown saliency method {method!r}; use one of {list(METHODS)}.")
-    return method
-
-
-def method_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
-    """The method's options with defaults filled in; ValueError for unknown or invalid ones."""
-    defaults = _OPTIONS[check_method(method)]
-    unknown = sorted(set(options) - set(defaults))
-    if unknown:
-        allowed = sorted(defaults) or "none"
-        raise ValueError(f"Unknown option(s) {unknown} for saliency method {method!r}; its options: {allowed}.")
-    opts = {**defaults, **options}
-    if method == "smoothgrad":
-        if not isinstance(opts["n_samples"], (int, np.integer)) or opts["n_samples"] < 1:
-            raise ValueError(f"n_samples must be an integer >= 1, got {opts['n_samples']!r}.")
-        if not np.isfinite(opts["noise"]) or opts["noise"] < 0:
-            raise ValueError(f"noise must be a fraction of the input range >= 0, got {opts['noise']!r}.")
-    if method == "integrated_gradients" and (not isinstance(opts["steps"], (int, np.integer)) or opts["steps"] < 1):
-        raise ValueError(f"steps must be an integer >= 1, got {opts['steps']!r}.")
-    return opts
 
 
 def reduce_channels(attributions: np.ndarray, reduce: str | None) -> np.ndarray:
@@ -116,7 +89,8 @@ class SaliencyExplainer:
     Args:
         model: a Keras classifier. Sequential and functional models are
             differentiated at their logits; a subclassed model at its output.
-        method: one of `METHODS`.
+        method: a name in `SALIENCY_METHODS` (``"vanilla"``, ``"smoothgrad"``,
+            ``"integrated_gradients"``, ``"gradient_x_input"``).
         image_input: for multi-input models, the image input's name or index
             (default: the first 4-D input); the other inputs are held fixed.
         batch_size: noisy / interpolated copies per gradient call.
@@ -136,20 +110,21 @@ class SaliencyExplainer:
         **options: Any,
     ) -> None:
         self.model = model
-        self.method = check_method(method)
-        self.options = method_options(method, options)
+        self.entry: SaliencyMethod = saliency_method(method)
+        self.method = method
+        self.options = saliency_options(method, options)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size!r}.")
         self.batch_size = int(batch_size)
-        n_in = len(model.inputs) if _has_graph(model) else 1
+        n_in = len(model.inputs) if L.has_graph(model) else 1
         self._multi = n_in > 1
-        self.image_index = _targets.split_inputs(model, [None] * n_in, image_input)[0] if _has_graph(model) else 0
-        if _has_graph(model):
+        self.image_index = _targets.split_inputs(model, [None] * n_in, image_input)[0] if L.has_graph(model) else 0
+        if L.has_graph(model):
             probe = L.build_probe(model, [], logits=True)
             net = probe.model
             self.squash = L.final_squashing(model)
             self.differentiates = "logits" if self.squash else "output"
-            self.n_classes = _targets.n_classes(tuple(net.outputs[-1].shape))
+            self.n_classes = n_classes(tuple(net.outputs[-1].shape))
         else:  # subclassed: no graph to take the logits from
             net = model
             self.squash = None
@@ -181,11 +156,23 @@ class SaliencyExplainer:
 
     @property
     def title(self) -> str:
-        return METHOD_TITLES[self.method]
+        return self.entry.title
+
+    def compiled_functions(self) -> list[_backend.TracedFunction]:
+        """The compiled functions this explainer calls (each counts its traces in ``.traces``)."""
+        return [self.fn, self.copies_fn]
+
+    def count_classes(self, x: Any) -> int:
+        """The number of classes; a subclassed model (no graph) is asked once, on the inputs ``x``."""
+        if self.n_classes is None:
+            xs = self.prepare_inputs(x)
+            out = self.model(xs if self._multi else xs[0], training=False)
+            self.n_classes = n_classes(tuple(np.shape(out)))
+        return self.n_classes
 
     # ------------------------------------------------------------------ public
     def prepare_inputs(self, x: Any) -> list[np.ndarray]:
-        if _has_graph(self.model):
+        if L.has_graph(self.model):
             _, xs = _targets.split_inputs(self.model, x, self.image_index)
         else:
             xs = list(x) if isinstance(x, (list, tuple)) else [x]
@@ -203,24 +190,19 @@ class SaliencyExplainer:
         img = xs[self.image_index]
         n = len(img)
         if self.n_classes is None:  # subclassed: learn the output size from one call
-            self.n_classes = _targets.n_classes(tuple(np.shape(self.model(xs if self._multi else xs[0]))))
+            self.n_classes = n_classes(tuple(np.shape(self.model(xs if self._multi else xs[0]))))
         target = _targets.resolve(class_index, n, self.n_classes)
         # The images themselves: scores, gradients, logits and the resolved classes.
         s, g, logits, cls = (_backend.to_numpy(v) for v in self.fn(xs, target))
         cls = cls.astype(np.int32)
-        delta = None
-        if self.method == "vanilla":
-            attr = g
-        elif self.method == "gradient_x_input":
-            attr = g * img
-        elif self.method == "smoothgrad":
-            attr = self._smoothgrad(xs, cls)
-        else:
-            attr, baseline_scores = self._integrated_gradients(xs, cls)
-            delta = attr.reshape(n, -1).sum(axis=1, dtype=np.float64) - (s.astype(np.float64) - baseline_scores)
+
+        def copies(owners: np.ndarray, make: Any) -> tuple[np.ndarray, np.ndarray]:
+            return self._run_copies(xs, owners, make, cls)
+
+        attr, delta = self.entry.attribute(Gradients(img, g, s, cls, copies), self.options)
         attr = np.nan_to_num(attr.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
         logits = logits.astype(np.float32)
-        probs = _targets.probabilities(logits, self.squash).astype(np.float32)
+        probs = logits_to_probabilities(logits, self.squash).astype(np.float32)
         return SaliencyResult(reduce_channels(attr, reduce), attr, cls, logits, probs, delta)
 
     def __call__(self, x: Any, class_index: Any = None, **kwargs: Any) -> np.ndarray:
@@ -255,57 +237,6 @@ class SaliencyExplainer:
             grads[start:stop] = _backend.to_numpy(g)[: stop - start]
             scores[start:stop] = _backend.to_numpy(s)[: stop - start]
         return grads, scores
-
-    def _smoothgrad(self, xs: list[np.ndarray], cls: np.ndarray) -> np.ndarray:
-        img = xs[self.image_index]
-        n, k = len(img), int(self.options["n_samples"])
-        flat = img.reshape(n, -1)
-        sigma = float(self.options["noise"]) * (flat.max(axis=1) - flat.min(axis=1))  # (n,)
-        rng = np.random.default_rng(self.options["seed"])
-        noise = rng.standard_normal((n * k, *img.shape[1:]), dtype=np.float32)
-        owners = np.repeat(np.arange(n), k)
-
-        def make(start: int, stop: int) -> np.ndarray:
-            own = owners[start:stop]
-            shape = (-1,) + (1,) * (img.ndim - 1)
-            return img[own] + noise[start:stop] * sigma[own].reshape(shape).astype(np.float32)
-
-        grads, _ = self._run_copies(xs, owners, make, cls)
-        return grads.reshape(n, k, *img.shape[1:]).mean(axis=1)
-
-    def _integrated_gradients(self, xs: list[np.ndarray], cls: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        img = xs[self.image_index]
-        n, m = len(img), int(self.options["steps"])
-        try:
-            baseline = np.broadcast_to(np.asarray(self.options["baseline"], dtype=np.float32), img.shape)
-        except ValueError:
-            raise ValueError(
-                f"baseline of shape {np.shape(self.options['baseline'])} does not broadcast to the images "
-                f"{img.shape}; pass a number, one image {img.shape[1:]} or one baseline per image."
-            ) from None
-        alphas = np.linspace(0.0, 1.0, m + 1, dtype=np.float64)
-        weights = np.full(m + 1, 1.0 / m)
-        weights[[0, -1]] = 0.5 / m  # trapezoidal rule
-        owners = np.repeat(np.arange(n), m + 1)
-        step_of = np.tile(np.arange(m + 1), n)
-        diff = img - baseline
-
-        def make(start: int, stop: int) -> np.ndarray:
-            own, a = owners[start:stop], alphas[step_of[start:stop]].astype(np.float32)
-            return baseline[own] + a.reshape((-1,) + (1,) * (img.ndim - 1)) * diff[own]
-
-        grads, scores = self._run_copies(xs, owners, make, cls)
-        grads = grads.reshape(n, m + 1, *img.shape[1:])
-        avg = np.tensordot(weights.astype(np.float32), grads, axes=([0], [1]))  # (n, ...)
-        baseline_scores = scores.reshape(n, m + 1)[:, 0]
-        return (diff * avg).astype(np.float32), baseline_scores
-
-
-def _has_graph(model: keras.Model) -> bool:
-    try:
-        return bool(model.inputs) and bool(model.outputs)
-    except Exception:
-        return False
 
 
 # --------------------------------------------------------------------------- function API
@@ -344,7 +275,8 @@ def saliency(
         model: a Keras classifier.
         images: a batch (N, H, W, C); for multi-input models a list or dict of arrays.
         class_index: None (each image's predicted class), an int, or one int per image.
-        method: ``"vanilla"``, ``"smoothgrad"``, ``"integrated_gradients"`` or ``"gradient_x_input"``.
+        method: ``"vanilla"``, ``"smoothgrad"``, ``"integrated_gradients"`` or ``"gradient_x_input"``
+            (the entries of `SALIENCY_METHODS`).
         reduce: ``"max_abs"``, ``"mean_abs"``, ``"sum"``, ``"l2"`` or ``None`` (raw per channel).
         image_input: the image input's name or index for multi-input models.
         **method_options: SmoothGrad ``n_samples``, ``noise``, ``seed``; Integrated

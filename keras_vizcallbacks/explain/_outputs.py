@@ -1,0 +1,142 @@
+"""Model outputs -> class probabilities, the number of classes, single-sigmoid (binary) outputs.
+
+One home for what the views read from a classifier's output; the callers differ
+on purpose and keep their behaviour:
+
+* `logits_to_probabilities`: from *logits* (the gradient views take the
+  pre-softmax value), squashed by the model's final activation.
+* `to_probabilities`: from the model's *outputs*, which may already be
+  probabilities (decision regions, confusion matrix, the shared data pass).
+* `n_classes` raises for an output that is not ``(batch, classes)`` (the
+  gradient views need one); `n_outputs` returns None when the model's output
+  shape is unknown (the data views then count the labels).
+
+A single output unit is a binary classifier: two classes, ``[1 - p, p]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+
+from keras_vizcallbacks import layers as L
+
+
+def _binary(p: np.ndarray) -> np.ndarray:
+    """One sigmoid probability per row -> two-class rows ``[1 - p, p]``."""
+    return np.stack([1.0 - p, p], axis=1)
+
+
+def _classes_of_units(units: Any) -> int:
+    return 2 if int(units) == 1 else int(units)
+
+
+# --------------------------------------------------------------------------- number of classes
+
+
+def n_classes(logits_shape: Sequence[Any]) -> int:
+    """Classes of a classifier whose logits have ``logits_shape`` (one sigmoid unit = 2 classes).
+
+    Raises ValueError unless the shape is ``(batch, classes)``.
+    """
+    k = logits_shape[-1]
+    if len(logits_shape) != 2 or k is None:
+        raise ValueError(
+            f"Gradient views explain a classifier whose output is (batch, classes); this model's "
+            f"output has shape {tuple(logits_shape)}."
+        )
+    return _classes_of_units(k)
+
+
+def n_outputs(model: keras.Model, *, infer_shape: bool = False) -> int | None:
+    """Number of classes the model scores (a 1-unit output is binary: 2), if its output shape is known.
+
+    ``infer_shape=True``: a model without symbolic outputs (subclassed) is asked
+    for the output shape of its input shape (``compute_output_shape``).
+    """
+    try:
+        units = model.outputs[0].shape[-1]
+    except Exception:
+        if not infer_shape:
+            return None
+        try:
+            units = model.compute_output_shape((1, *model.input_shape[1:]))[-1]
+        except Exception:
+            return None
+    if units is None:
+        return None
+    return _classes_of_units(units)
+
+
+def squashing(model: keras.Model) -> str | None:
+    """The model's final squashing (``"softmax"``/``"sigmoid"``); None when unknown (subclassed models:
+    `to_probabilities` then decides from the values)."""
+    try:
+        return L.final_squashing(model)
+    except Exception:
+        return None
+
+
+# --------------------------------------------------------------------------- probabilities
+
+
+def logits_to_probabilities(logits: np.ndarray, squash: str | None) -> np.ndarray:
+    """Class probabilities (N, classes) from logits, in numpy (float64 for stability).
+
+    A softmax model's probabilities are the softmax of its logits; one sigmoid
+    unit gives ``[1 - p, p]``; several sigmoid units are independent; an
+    unsquashed output is read as logits (softmax).
+    """
+    z = np.asarray(logits, dtype=np.float64)
+    if z.shape[-1] == 1:
+        p = 1.0 / (1.0 + np.exp(-np.clip(z[:, 0], -500, 500)))
+        return _binary(p)
+    if squash == "sigmoid":
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -500, 500)))
+    z = z - np.max(z, axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / np.sum(e, axis=-1, keepdims=True)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    z = x - np.max(np.where(np.isfinite(x), x, -np.inf), axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / np.sum(e, axis=1, keepdims=True)
+
+
+def to_probabilities(out: Any, squash: str | None) -> np.ndarray:
+    """Model outputs -> class probabilities (N, C), C >= 2.
+
+    One output unit is a binary classifier (sigmoid, or a logit). Several units
+    are used as they are when the model ends in softmax/sigmoid (or the values
+    already look like probabilities), else passed through a softmax.
+    """
+    a = np.asarray(out, dtype=np.float64)
+    a = a.reshape(len(a), -1)
+    if a.shape[1] == 1:
+        p = a[:, 0] if squash == "sigmoid" else _sigmoid(a[:, 0])
+        return _binary(p)
+    if squash in ("softmax", "sigmoid"):
+        return a
+    finite = a[np.isfinite(a)]
+    if finite.size and finite.min() >= 0.0 and finite.max() <= 1.0:
+        sums = np.sum(a, axis=1)
+        if np.all(np.abs(sums[np.isfinite(sums)] - 1.0) < 1e-3):
+            return a
+    with np.errstate(invalid="ignore", over="ignore"):
+        return _softmax(a)
+
+
+def classes_and_confidence(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """argmax and max of probability rows; NaN rows give class 0 and confidence NaN."""
+    p = np.asarray(probs, dtype=np.float64)
+    cls = np.argmax(np.nan_to_num(p, nan=-np.inf), axis=1)
+    conf = np.take_along_axis(p, cls[:, None], axis=1)[:, 0]
+    return cls.astype(np.int64), conf.astype(np.float32)

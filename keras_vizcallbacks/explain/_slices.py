@@ -1,0 +1,333 @@
+"""The three decision-regions modes, one small class each, picked from `SLICES` by name.
+
+* `InputSlice` (``"input"``): a grid over two input features of a flat input.
+* `PlaneSlice` (``"plane"``): the plane through three images of three classes.
+* `EmbeddingSlice` (``"embedding"``): PCA of a feature layer, the grid mapped back
+  through the PCA inverse and the layers after the feature layer.
+
+See `keras_vizcallbacks.explain.boundary` for what each shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from keras_vizcallbacks import _backend
+from keras_vizcallbacks import layers as L
+from keras_vizcallbacks.explain._batches import batch_size_for, default_batch_size, n_rows, run_batches, run_over
+from keras_vizcallbacks.explain._outputs import classes_and_confidence, to_probabilities
+from keras_vizcallbacks.explain._regions import DecisionRegions, Slice, grid, limits, widen
+from keras_vizcallbacks.explain._shared import register
+from keras_vizcallbacks.explain.projection import flip_signs, gram_schmidt_plane, pca2
+
+
+class InputSlice(Slice):
+    """A grid over two features of a flat input; the other features held at their mean over the data."""
+
+    mode = "input"
+    default_resolution = 100
+
+    def __init__(self, explainer: Any, layer: Any, features: Sequence[int] | None, anchors: Any) -> None:
+        super().__init__(explainer)
+        x = np.asarray(self.x, dtype=np.float64)
+        d = x.shape[1]
+        if features is None:
+            if d != 2:
+                raise ValueError(
+                    f"mode='input': the model reads {d} features; pick the two on the axes with features=(i, j) "
+                    "(the others are held at their mean), or use mode='embedding'."
+                )
+            features = (0, 1)
+        feats = tuple(int(f) for f in features)
+        if len(feats) != 2 or feats[0] == feats[1] or not all(0 <= f < d for f in feats):
+            raise ValueError(f"features must be two different indices in [0, {d}), got {tuple(features)!r}.")
+        self.features = feats
+        finite = np.where(np.isfinite(x), x, np.nan)
+        with np.errstate(all="ignore"):
+            base = np.nanmean(finite, axis=0) if len(x) else np.zeros(d)
+        self.nonfinite = int(np.sum(~np.isfinite(x)))
+        self.base = np.nan_to_num(base, nan=0.0, posinf=0.0, neginf=0.0)
+        self.xlim = limits(x[:, feats[0]], self.eps)
+        self.ylim = limits(x[:, feats[1]], self.eps)
+        self.dtype = np.asarray(self.x).dtype if np.issubdtype(np.asarray(self.x).dtype, np.floating) else np.float32
+        self.started = True
+
+    def __call__(self, epoch: int | None = None) -> DecisionRegions:
+        x = np.asarray(self.x)
+        i, j = self.features
+        xx, yy, points = grid(self.xlim, self.ylim, self.grid_resolution)
+        n_grid, n = len(points), len(x)
+        d = x.shape[1]
+        projected = np.broadcast_to(self.base, (n, d)).copy()
+        projected[:, i], projected[:, j] = x[:, i], x[:, j]
+        exact = d == 2
+        rows = [points, x if exact else projected]
+        if not exact:
+            rows.append(x)
+
+        def get(a: int, b: int) -> np.ndarray:
+            out = np.empty((b - a, d), dtype=self.dtype)
+            out[:] = self.base
+            ga, gb = max(a, 0), min(b, n_grid)
+            if gb > ga:
+                out[ga - a : gb - a, i] = points[ga:gb, 0]
+                out[ga - a : gb - a, j] = points[ga:gb, 1]
+            for k, block in enumerate(rows[1:]):
+                start = n_grid + k * n
+                ba, bb = max(a, start), min(b, start + n)
+                if bb > ba:
+                    out[ba - a : bb - a] = block[ba - start : bb - start]
+            return out
+
+        total = n_grid + n * (len(rows) - 1)
+        probs = self.predictor.generated(total, get, self.batch_size or default_batch_size(d))
+        region, _ = classes_and_confidence(probs[n_grid : n_grid + n])
+        pred, pconf = classes_and_confidence(probs[-n:])
+        names = (f"feature {i}", f"feature {j}")
+        if exact:
+            axes = "the model's two input features"
+        else:
+            axes = f"input features {i} and {j}; the other {d - 2} are held at their mean over the data"
+        return self.regions(
+            probs[:n_grid],
+            xx,
+            yy,
+            points=np.stack([x[:, i], x[:, j]], axis=1).astype(np.float32),
+            labels=self.y,
+            predictions=pred,
+            point_confidence=pconf,
+            point_regions=region,
+            xlabel=names[0],
+            ylabel=names[1],
+            axes=axes,
+            features=(i, j),
+            mean=self.base.astype(np.float32),
+            nonfinite=self.nonfinite,
+        )
+
+
+class PlaneSlice(Slice):
+    """The plane through three anchor images (Gram-Schmidt basis); every grid point is an image."""
+
+    mode = "plane"
+    default_resolution = 50
+
+    def __init__(self, explainer: Any, layer: Any, features: Any, anchors: Sequence[int] | None) -> None:
+        super().__init__(explainer)
+        x = np.asarray(self.x)
+        if anchors is None:
+            y = self.y if self.y is not None else classes_and_confidence(self.predictor.probabilities(x))[0]
+            present = list(dict.fromkeys(int(c) for c in y))  # first appearance order
+            classes = sorted(present)
+            if len(classes) < 3:
+                source = "labels" if self.y is not None else "model's predictions (no labels given)"
+                raise ValueError(
+                    f"mode='plane' needs examples of 3 different classes for its anchors, but the {source} "
+                    f"hold only {len(classes)} class(es) ({classes}). Pass data with at least 3 classes, or "
+                    "anchors=(i, j, k)."
+                )
+            idx = [int(np.flatnonzero(y == c)[0]) for c in classes[:3]]
+        else:
+            idx = [int(i) for i in anchors]
+            if len(idx) != 3 or len(set(idx)) != 3 or not all(0 <= i < len(x) for i in idx):
+                raise ValueError(
+                    f"anchors must be 3 different indices into the data (0..{len(x) - 1}), got {anchors!r}."
+                )
+        self.anchor_index = np.asarray(idx)
+        a = np.nan_to_num(x[idx].astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        self.nonfinite = int(np.sum(~np.isfinite(x[idx].astype(np.float64))))
+        self.origin, self.basis, self.anchor_coords = gram_schmidt_plane(a[0], a[1], a[2])
+        self.image_shape = x.shape[1:]
+        lo, hi = self.anchor_coords.min(axis=0), self.anchor_coords.max(axis=0)
+        span = float(np.max(hi - lo))
+        m = self.eps if self.eps is not None else 0.2 * span
+        half = span / 2 + m  # a square window: both axes are distances in input space
+        cx, cy = (lo + hi) / 2
+        self.xlim, self.ylim = (cx - half, cx + half), (cy - half, cy + half)
+        self.dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float32
+        self.started = True
+
+    def __call__(self, epoch: int | None = None) -> DecisionRegions:
+        xx, yy, points = grid(self.xlim, self.ylim, self.grid_resolution)
+        coords = np.concatenate([points, self.anchor_coords])
+        anchors = np.asarray(self.x)[self.anchor_index]
+        n_grid = len(points)
+        shape = self.image_shape
+
+        m = len(coords)  # grid points and the anchors' plane coordinates; then the 3 anchor images themselves
+
+        def get(a: int, b: int) -> np.ndarray:
+            parts = []
+            if a < m:
+                stop = min(b, m)
+                parts.append((self.origin + coords[a:stop] @ self.basis).reshape((stop - a, *shape)))
+            if b > m:
+                parts.append(anchors[max(a, m) - m : b - m])
+            return np.concatenate(parts).astype(self.dtype, copy=False)
+
+        total = m + 3
+        batch = self.batch_size or default_batch_size(int(np.prod(shape)))
+        probs = self.predictor.generated(total, get, batch)
+        region, _ = classes_and_confidence(probs[n_grid : n_grid + 3])
+        pred, pconf = classes_and_confidence(probs[-3:])
+        labels = None if self.y is None else self.y[self.anchor_index]
+        return self.regions(
+            probs[:n_grid],
+            xx,
+            yy,
+            points=self.anchor_coords.astype(np.float32),
+            labels=labels,
+            predictions=pred,
+            point_confidence=pconf,
+            point_regions=region,
+            xlabel="along anchor 2 − anchor 1",
+            ylabel="toward anchor 3 (orthogonal)",
+            axes=(
+                "an orthonormal basis (Gram-Schmidt) of the plane through three anchor images, in input units "
+                "(L2 distance in pixel space); anchor 1 at the origin"
+            ),
+            components=self.basis.astype(np.float32),
+            origin=self.origin.astype(np.float32),
+            anchors=self.anchor_coords.astype(np.float32),
+            anchor_index=self.anchor_index.copy(),
+            nonfinite=self.nonfinite,
+        )
+
+
+class EmbeddingSlice(Slice):
+    """PCA of a feature layer's outputs; the grid goes back through the PCA inverse and the head."""
+
+    mode = "embedding"
+    default_resolution = 100
+
+    def __init__(self, explainer: Any, layer: str | None, features: Any, anchors: Any) -> None:
+        super().__init__(explainer)
+        self.fixed_axes = explainer.fixed_axes
+        self.align_signs = explainer.align_signs
+        self.share_pass = explainer.share_pass
+        self.previous: np.ndarray | None = None  # the last call's components (sign alignment)
+        self.shared = None  # the data pass shared with other views (``share_pass``), from `start`
+        model = self.model
+        if layer is None:
+            found = L.last_dense(model)
+            if found is None:
+                raise ValueError(
+                    f"mode='embedding': model {model.name!r} has no Dense layer, so there is no default feature "
+                    f"layer; pass layer=... (one of {L.all_layer_paths(model)})."
+                )
+            path, use_input = found[0], True
+        else:
+            try:
+                path, _ = L.find_layer(model, layer)
+            except ValueError:
+                raise ValueError(
+                    f"mode='embedding': no layer {layer!r} in model {model.name!r}. Layers: {L.all_layer_paths(model)}."
+                ) from None
+            use_input = False
+            out_path, _ = L.output_layer(model)
+            if path == out_path:
+                raise ValueError(
+                    f"mode='embedding': {path!r} is the output layer; pick a layer before it "
+                    f"(layers: {L.all_layer_paths(model)})."
+                )
+        self.layer = f"{path}:input" if use_input else path
+        self.layer_path = path
+        self.use_input = use_input
+        if use_input:
+            probe = L.build_probe(model, inputs_of=[path], output=True)
+        else:
+            probe = L.build_probe(model, [path], output=True)
+        self.head = L.build_head(model, path, use_input=use_input)
+        self.feature_shape = tuple(int(d) for d in self.head.inputs[0].shape[1:])
+        if int(np.prod(self.feature_shape)) < 2:
+            raise ValueError(f"mode='embedding': layer {self.layer!r} has {self.feature_shape} features; need >= 2.")
+        probe_model, head = probe.model, self.head
+        self.probe_names = probe.names
+        self.probe_fn = _backend.compile_function(lambda x: probe_model(x, training=False), name="features")
+        self.head_fn = _backend.compile_function(lambda f: head(f, training=False), name="head")
+        self.head_batch = self.batch_size or default_batch_size(int(np.prod(self.feature_shape)))
+        self.dtype = np.dtype(self.head.inputs[0].dtype)
+
+    @property
+    def data_batch_size(self) -> int:
+        return batch_size_for(self.x, self.batch_size)
+
+    def start(self) -> None:
+        """Join the shared data pass (``share_pass``), then one forward pass and PCA fix the axis limits."""
+        if self.share_pass and self.shared is None:
+            tap = {"inputs_of": [self.layer_path]} if self.use_input else {"paths": [self.layer_path]}
+            self.shared = register(self.model, self.x, batch_size=self.data_batch_size, **tap)
+        z = self.project()[3]
+        self.xlim, self.ylim = limits(z[:, 0], self.eps), limits(z[:, 1], self.eps)
+        self.started = True
+
+    def compiled_functions(self) -> list[Any]:
+        fns = [*self.predictor.compiled_functions(), self.probe_fn, self.head_fn]
+        return fns + (self.shared.compiled_functions() if self.shared is not None else [])
+
+    def project(self, epoch: int | None = None):
+        """``(mean, components, explained variance ratio, coordinates (N, 2), model outputs, non-finite count)``."""
+        n = n_rows(self.x)
+        if self.shared is not None:
+            outs = self.shared.outputs(epoch)
+            feats, out = outs[self.probe_names[0]], outs[L.OUTPUT]
+        else:
+            feats, out = run_over(self.probe_fn, self.x, self.data_batch_size)
+        f = feats.reshape(n, -1).astype(np.float64)
+        bad = ~np.isfinite(f)
+        nonfinite = int(bad.sum())
+        if nonfinite:
+            f = np.where(bad, 0.0, f)
+        mean, comps, ratio = pca2(f)
+        comps = flip_signs(comps, self.previous if self.align_signs else None)
+        self.previous = comps
+        z = (f - mean) @ comps.T
+        return mean, comps, ratio, z, out, nonfinite
+
+    def __call__(self, epoch: int | None = None) -> DecisionRegions:
+        mean, comps, ratio, z, out, nonfinite = self.project(epoch)
+        if self.fixed_axes:
+            self.xlim = widen(self.xlim, z[:, 0], self.eps)
+            self.ylim = widen(self.ylim, z[:, 1], self.eps)
+        else:
+            self.xlim, self.ylim = limits(z[:, 0], self.eps), limits(z[:, 1], self.eps)
+        xx, yy, points = grid(self.xlim, self.ylim, self.grid_resolution)
+        coords = np.concatenate([points, z])
+
+        def get(a: int, b: int) -> np.ndarray:
+            return (mean + coords[a:b] @ comps).reshape((b - a, *self.feature_shape)).astype(self.dtype)
+
+        (head_out,) = run_batches(self.head_fn, len(coords), get, self.head_batch)
+        probs = to_probabilities(head_out, self.predictor.squash)
+        n_grid = len(points)
+        region, _ = classes_and_confidence(probs[n_grid:])
+        pred, pconf = classes_and_confidence(to_probabilities(out, self.predictor.squash))
+        dims = "×".join(str(d) for d in self.feature_shape)
+        what = f"the input to `{self.layer_path}`" if self.use_input else f"the output of `{self.layer}`"
+        return self.regions(
+            probs[:n_grid],
+            xx,
+            yy,
+            points=z.astype(np.float32),
+            labels=self.y,
+            predictions=pred,
+            point_confidence=pconf,
+            point_regions=region,
+            xlabel=f"PC1 ({ratio[0]:.0%} of variance)",
+            ylabel=f"PC2 ({ratio[1]:.0%} of variance)",
+            axes=(
+                f"the first two principal components of {what} ({dims} features), fitted on these "
+                f"{len(z)} examples at this epoch"
+            ),
+            layer=self.layer,
+            mean=mean.astype(np.float32),
+            components=comps.astype(np.float32),
+            explained_variance_ratio=ratio.astype(np.float32),
+            nonfinite=nonfinite,
+        )
+
+
+SLICES: dict[str, type[Slice]] = {s.mode: s for s in (InputSlice, PlaneSlice, EmbeddingSlice)}

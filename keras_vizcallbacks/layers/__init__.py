@@ -1,0 +1,57 @@
+"""Layer discovery, nested models, probe models, receptive-field geometry, and the split of a
+model at a layer (body and head). Uses Keras only: no model framework, nothing else of ours.
+
+* `discovery`: layers by type, name or nested path; the output layer and its squashing.
+* `probes`: the graph re-run symbolically (`replay`), probe models tapping several tensors (`build_probe`).
+* `receptive_field`: where a layer's cells sit on the input (`geometry`).
+* `surgery`: the head of a model after a layer (`build_head`), the last Dense layer.
+"""
+
+from keras_vizcallbacks.layers.discovery import (
+    CONV_TYPES,
+    ELEMENTWISE_TYPES,
+    POOL_TYPES,
+    ProbeError,
+    all_layer_paths,
+    conv_layers,
+    final_squashing,
+    find_layer,
+    has_graph,
+    image_input_index,
+    is_model,
+    iter_layers,
+    output_layer,
+    require_graph,
+    spatial_output_layers,
+)
+from keras_vizcallbacks.layers.probes import LOGITS, OUTPUT, Probe, Visitor, build_probe, replay
+from keras_vizcallbacks.layers.receptive_field import Geometry, geometry
+from keras_vizcallbacks.layers.surgery import build_head, last_dense
+
+__all__ = [
+    "CONV_TYPES",
+    "ELEMENTWISE_TYPES",
+    "LOGITS",
+    "OUTPUT",
+    "POOL_TYPES",
+    "Geometry",
+    "Probe",
+    "ProbeError",
+    "Visitor",
+    "all_layer_paths",
+    "build_head",
+    "build_probe",
+    "conv_layers",
+    "final_squashing",
+    "find_layer",
+    "geometry",
+    "has_graph",
+    "image_input_index",
+    "is_model",
+    "iter_layers",
+    "last_dense",
+    "output_layer",
+    "replay",
+    "require_graph",
+    "spatial_output_layers",
+]

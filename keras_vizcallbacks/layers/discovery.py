@@ -1,0 +1,192 @@
+"""Finding layers: by type, by name or nested path, the output layer and its squashing, the image input.
+
+A path is the layer name, prefixed by the names of the models that contain it
+(``"resnet50/conv5_block3_out"``). Keras 3 pitfall handled here:
+``Sequential.output`` / ``.input`` raise on a model that was never called
+symbolically, even after ``fit``; ``.inputs`` / ``.outputs`` work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import keras
+
+CONV_TYPES: tuple[type, ...] = (
+    keras.layers.Conv1D,
+    keras.layers.Conv2D,
+    keras.layers.Conv3D,
+    keras.layers.SeparableConv1D,
+    keras.layers.SeparableConv2D,
+    keras.layers.DepthwiseConv1D,
+    keras.layers.DepthwiseConv2D,
+    keras.layers.Conv1DTranspose,
+    keras.layers.Conv2DTranspose,
+    keras.layers.Conv3DTranspose,
+)
+
+POOL_TYPES: tuple[type, ...] = (
+    keras.layers.MaxPooling1D,
+    keras.layers.MaxPooling2D,
+    keras.layers.MaxPooling3D,
+    keras.layers.AveragePooling1D,
+    keras.layers.AveragePooling2D,
+    keras.layers.AveragePooling3D,
+)
+
+# Layers that only change values elementwise: a conv layer's "activation" for
+# the purpose of choosing a Grad-CAM layer.
+ELEMENTWISE_TYPES: tuple[type, ...] = (
+    keras.layers.Activation,
+    keras.layers.ReLU,
+    keras.layers.LeakyReLU,
+    keras.layers.ELU,
+    keras.layers.PReLU,
+    keras.layers.Softmax,
+    keras.layers.BatchNormalization,
+    keras.layers.LayerNormalization,
+    keras.layers.GroupNormalization,
+    keras.layers.Add,
+)
+
+
+class ProbeError(ValueError):
+    """A model whose layers cannot be reached symbolically (e.g. subclassed)."""
+
+
+def is_model(layer: Any) -> bool:
+    return isinstance(layer, keras.Model)
+
+
+def has_graph(model: keras.Model) -> bool:
+    """Sequential and functional models have symbolic inputs/outputs; subclassed ones don't."""
+    try:
+        return bool(model.inputs) and bool(model.outputs)
+    except Exception:
+        return False
+
+
+def require_graph(model: keras.Model) -> None:
+    """Raise ProbeError (a ValueError) unless ``model`` is Sequential or functional."""
+    if not has_graph(model):
+        raise ProbeError(
+            f"Model {model.name!r} ({type(model).__name__}) has no symbolic graph: it is a "
+            "subclassed model (or one that was never built). Layer-level views (FeatureMaps, "
+            "GradCAM, DecisionBoundary mode='embedding') need a functional or Sequential model; "
+            "FilterGrid, Saliency, ConfusionMatrix and DecisionBoundary mode='input'/'plane' "
+            "work on any model."
+        )
+
+
+def iter_layers(model: keras.Model, prefix: str = "") -> Iterator[tuple[str, keras.layers.Layer]]:
+    """Yield ``(path, layer)`` for every layer, depth first, nested models included.
+
+    A path is the layer name, prefixed by the names of the models that contain
+    it (``"resnet50/conv5_block3_out"``). Nested models are yielded themselves
+    before their layers.
+    """
+    for layer in model.layers:
+        path = f"{prefix}{layer.name}"
+        yield path, layer
+        if is_model(layer):
+            yield from iter_layers(layer, prefix=f"{path}/")
+
+
+def all_layer_paths(model: keras.Model) -> list[str]:
+    """Paths of every layer except the input layers, nested models included."""
+    return [p for p, layer in iter_layers(model) if not isinstance(layer, keras.layers.InputLayer)]
+
+
+def conv_layers(model: keras.Model) -> list[tuple[str, keras.layers.Layer]]:
+    """All convolution layers, nested models searched, in graph order."""
+    return [(p, layer) for p, layer in iter_layers(model) if isinstance(layer, CONV_TYPES)]
+
+
+def _short_names(model: keras.Model) -> dict[str, list[str]]:
+    """Map a bare layer name to the full paths that end with it."""
+    names: dict[str, list[str]] = {}
+    for path, _ in iter_layers(model):
+        names.setdefault(path.rsplit("/", 1)[-1], []).append(path)
+    return names
+
+
+def find_layer(model: keras.Model, name: str) -> tuple[str, keras.layers.Layer]:
+    """Resolve a layer by full path or by bare name (if unique). Raises ValueError."""
+    table = dict(iter_layers(model))
+    if name in table:
+        return name, table[name]
+    matches = _short_names(model).get(name, [])
+    if len(matches) == 1:
+        return matches[0], table[matches[0]]
+    if len(matches) > 1:
+        raise ValueError(f"Layer name {name!r} is ambiguous in model {model.name!r}: use one of {matches}.")
+    convs = [p for p, _ in conv_layers(model)]
+    hint = f"Conv layers: {convs}." if convs else f"Layers: {list(table)[:40]}."
+    raise ValueError(f"No layer named {name!r} in model {model.name!r}. {hint}")
+
+
+def spatial_output_layers(model: keras.Model) -> list[tuple[str, keras.layers.Layer]]:
+    """Layers whose output has spatial dimensions (rank >= 3 with batch), nested searched."""
+    result = []
+    for path, layer in iter_layers(model):
+        if is_model(layer) or isinstance(layer, keras.layers.InputLayer):
+            continue
+        try:
+            shape = layer.output.shape
+        except Exception:
+            continue
+        if len(shape) >= 3:
+            result.append((path, layer))
+    return result
+
+
+def image_input_index(model: keras.Model, name: str | None = None) -> int:
+    """Index of the image input: the one called ``name``, else the first 4-D input."""
+    inputs = model.inputs
+    if name is not None:
+        names = [t.name for t in inputs]
+        # KerasTensor names are unique ids; the Input layer's name is what users set.
+        layer_names = [getattr(getattr(t, "_keras_history", [None])[0], "name", None) for t in inputs]
+        for i, (a, b) in enumerate(zip(names, layer_names, strict=True)):
+            if name in (a, b):
+                return i
+        raise ValueError(f"No model input named {name!r}; inputs are {layer_names}.")
+    for i, t in enumerate(inputs):
+        if len(t.shape) == 4:
+            return i
+    return 0
+
+
+# --------------------------------------------------------------------------- the output layer
+
+_SQUASHING = {"softmax", "sigmoid"}
+
+
+def _activation_name(fn: Any) -> str | None:
+    name = getattr(fn, "__name__", None)
+    return name if isinstance(name, str) else None
+
+
+def output_layer(model: keras.Model) -> tuple[str, keras.layers.Layer]:
+    """The layer that produces the model's (first) output, nested models searched."""
+    layer = model.layers[-1] if isinstance(model, keras.Sequential) else None
+    if layer is None:
+        history = getattr(model.outputs[0], "_keras_history", None)
+        layer = history[0] if history else model.layers[-1]
+    if is_model(layer):
+        path, inner = output_layer(layer)
+        return f"{layer.name}/{path}", inner
+    return layer.name, layer
+
+
+def final_squashing(model: keras.Model) -> str | None:
+    """'softmax' or 'sigmoid' when the model's output layer squashes logits, else None."""
+    _, layer = output_layer(model)
+    if isinstance(layer, keras.layers.Softmax):
+        return "softmax"
+    if isinstance(layer, keras.layers.Activation):
+        name = _activation_name(layer.activation)
+        return name if name in _SQUASHING else None
+    name = _activation_name(getattr(layer, "activation", None))
+    return name if name in _SQUASHING else None

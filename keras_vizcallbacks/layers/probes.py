@@ -1,0 +1,209 @@
+"""Probe models: the model's graph re-run symbolically, with chosen tensors tapped.
+
+Keras 3 pitfall handled here: a layer inside a nested model (a ResNet base used
+as a layer) lives in the inner model's graph, so
+``keras.Model(outer.inputs, inner_layer.output)`` fails with "not connected".
+The outer graph has to be rebuilt on top of the inner model's tensors.
+
+Everything is built on one mechanism, `replay`: the model's graph is re-run
+symbolically on fresh inputs, layer by layer, and a visitor may replace any
+call (tap a nested model, take a pre-activation, track geometry). The user's
+model and its weights are shared, never copied or mutated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import keras
+
+from keras_vizcallbacks.layers.discovery import final_squashing, is_model, iter_layers, output_layer, require_graph
+
+Visitor = Callable[[keras.layers.Layer, str, tuple, dict], Any]
+
+
+def replay(
+    model: keras.Model,
+    inputs: Sequence[Any] | None = None,
+    visit: Visitor | None = None,
+    prefix: str = "",
+) -> tuple[list[Any], list[Any]]:
+    """Re-run ``model``'s graph symbolically and return ``(inputs, outputs)``.
+
+    ``visit(layer, path, args, kwargs)`` is called instead of every layer call
+    and must return that call's output; by default the layer is called. A
+    visitor may recurse into a nested model with ``replay(layer, args, visit,
+    prefix=path + "/")``. The weights are the model's own: nothing is cloned.
+    """
+    require_graph(model)
+    if inputs is None:
+        inputs = [keras.Input(batch_shape=t.shape, dtype=t.dtype) for t in model.inputs]
+    inputs = list(inputs)
+    visit = visit or (lambda layer, path, args, kwargs: layer(*args, **kwargs))
+
+    if isinstance(model, keras.Sequential):
+        x = inputs[0]
+        for layer in model.layers:
+            x = visit(layer, prefix + layer.name, (x,), {})
+        return inputs, [x]
+
+    produced: dict[int, list[Any]] = {}
+
+    def call_function(layer, *args, **kwargs):
+        result = visit(layer, prefix + layer.name, args, kwargs)
+        produced.setdefault(id(layer), []).append(result)
+        return result
+
+    clone = keras.models.clone_model(
+        model,
+        input_tensors=inputs if len(inputs) > 1 else inputs[0],
+        clone_function=lambda layer: layer,
+        call_function=call_function,
+    )
+    # When ``inputs`` are not Input tensors (a nested model called on an earlier layer's
+    # output), the clone's outputs are re-created on fresh inputs and disconnected from
+    # ``inputs``; take the tensors the output layers actually produced instead.
+    outputs = []
+    for out in model.outputs:
+        history = getattr(out, "_keras_history", None)
+        calls = produced.get(id(history[0])) if history else None
+        if not calls or len(calls) != 1:
+            return inputs, list(clone.outputs)
+        flat = calls[0] if isinstance(calls[0], (list, tuple)) else [calls[0]]
+        outputs.append(flat[history[2]])
+    return inputs, outputs
+
+
+def _any_under(paths: set[str], prefix: str) -> bool:
+    return any(p.startswith(prefix) for p in paths)
+
+
+@dataclasses.dataclass
+class Probe:
+    """A model returning the outputs of chosen layers (and optionally logits).
+
+    ``outputs(x)`` returns ``{path: array}`` for the requested layers plus
+    ``"__logits__"`` / ``"__output__"`` when asked for.
+    """
+
+    model: keras.Model
+    names: list[str]
+
+    def __call__(self, x: Any, training: bool = False) -> dict[str, Any]:
+        values = self.model(x, training=training)
+        if not isinstance(values, (list, tuple)):
+            values = [values]
+        return dict(zip(self.names, values, strict=True))
+
+
+LOGITS = "__logits__"
+OUTPUT = "__output__"
+
+
+class _PreActivation(keras.layers.Layer):
+    """Calls ``layer`` with its activation replaced by the identity.
+
+    The wrapped layer's variables are used directly (shared, never copied): the
+    logits follow training without any synchronisation.
+    """
+
+    def __init__(self, layer: keras.layers.Layer, **kwargs: Any) -> None:
+        super().__init__(name=f"{layer.name}_logits", dtype=layer.dtype_policy, **kwargs)
+        self.wrapped = layer
+
+    def call(self, x: Any) -> Any:
+        layer = self.wrapped
+        if isinstance(layer, keras.layers.Dense):
+            kernel = keras.ops.cast(layer.kernel, x.dtype)
+            y = keras.ops.matmul(x, kernel)
+            if layer.use_bias:
+                y = y + keras.ops.cast(layer.bias, x.dtype)
+            return y
+        saved = layer.activation
+        layer.activation = keras.activations.linear
+        try:
+            return layer.call(x)
+        finally:
+            layer.activation = saved
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return self.wrapped.compute_output_shape(input_shape)
+
+
+def build_probe(
+    model: keras.Model,
+    paths: Sequence[str] = (),
+    *,
+    logits: bool = False,
+    output: bool = False,
+    inputs_of: Sequence[str] = (),
+) -> Probe:
+    """One model that returns several layers' outputs from a single forward pass.
+
+    ``paths`` are layer paths as given by `iter_layers` (nested models
+    allowed). ``inputs_of`` taps the *input* of those layers instead of their
+    output (key ``"<path>:input"``). ``logits=True`` adds the pre-softmax /
+    pre-sigmoid value of the model's output under ``LOGITS``; ``output=True``
+    adds the model's output under ``OUTPUT``.
+    """
+    require_graph(model)
+    wanted = set(paths) | set(inputs_of)
+    table = dict(iter_layers(model))
+    for p in wanted:
+        if p not in table:
+            raise ValueError(f"No layer path {p!r} in model {model.name!r}.")
+    out_path, _out_layer = output_layer(model)
+    squash = final_squashing(model) if logits else None
+
+    # Fast path: every tapped layer is top level and no logits surgery is needed.
+    need_replay = bool(squash) or any("/" in p for p in wanted)
+    taps: dict[str, Any] = {}
+    if not need_replay:
+        try:
+            for p in paths:
+                taps[p] = table[p].output
+            for p in inputs_of:
+                taps[f"{p}:input"] = table[p].input
+            inputs, outs = list(model.inputs), list(model.outputs)
+        except (AttributeError, ValueError):  # a layer called twice has no single output
+            need_replay = True
+    if need_replay:
+        taps.clear()
+
+        def visit(layer, path, args, kwargs):
+            if path in inputs_of:
+                taps[f"{path}:input"] = args[0]
+            if is_model(layer) and (_any_under(wanted, path + "/") or (squash and out_path.startswith(path + "/"))):
+                _, result = replay(layer, list(args), visit, prefix=path + "/")
+                result = result[0] if len(result) == 1 else result
+            elif squash and path == out_path:
+                if isinstance(layer, (keras.layers.Activation, keras.layers.Softmax)):
+                    taps[LOGITS] = args[0]
+                else:
+                    taps[LOGITS] = _PreActivation(layer)(args[0])
+                result = layer(*args, **kwargs)
+            else:
+                result = layer(*args, **kwargs)
+            if path in paths:
+                taps[path] = result
+            return result
+
+        inputs, outs = replay(model, visit=visit)
+    names: list[str] = []
+    values: list[Any] = []
+    for p in paths:
+        names.append(p)
+        values.append(taps[p])
+    for p in inputs_of:
+        names.append(f"{p}:input")
+        values.append(taps[f"{p}:input"])
+    if logits:
+        names.append(LOGITS)
+        values.append(taps.get(LOGITS, outs[0]))
+    if output:
+        names.append(OUTPUT)
+        values.append(outs[0])
+    probe_model = keras.Model(inputs if len(inputs) > 1 else inputs[0], values, name=f"{model.name}_probe")
+    return Probe(probe_model, names)
