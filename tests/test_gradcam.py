@@ -4,6 +4,9 @@ the GradCAM callback read back from its event files."""
 
 from __future__ import annotations
 
+import pathlib
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -275,6 +278,70 @@ def test_class_index_validation_and_constant_maps(trained_functional):
     assert np.isfinite(maps).all()
     assert normalize_maps(np.zeros((2, 4, 4))).max() == 0.0
     assert np.isfinite(normalize_maps(np.full((1, 3, 3), np.nan))).all()
+
+
+def positive_gradcam(A, G):
+    """The docs' example (docs/views/grad_cam.md): Grad-CAM with the positive mean gradients only."""
+    spatial = tuple(range(1, G.ndim - 1))
+    weights = np.maximum(G.mean(axis=spatial), 0.0)
+    return np.einsum("nk,n...k->n...", weights, A)
+
+
+def test_a_callable_method_gets_activations_and_gradients(trained_functional):
+    model = trained_functional
+    x, _ = random_data(3, seed=6)
+    predicted = np.argmax(model.predict(x, verbose=0), axis=1)
+    _, a, g = tape_reference(functional_forward(model), x, predicted)
+    seen = {}
+
+    def spy(A, G):
+        seen.update(A=A, G=G)
+        return (A * G.mean(axis=(1, 2), keepdims=True)).sum(-1)  # Grad-CAM, written by the user
+
+    got = kv.explain.grad_cam(model, x, method=spy, upsample=False, normalize=False)
+    assert seen["A"].dtype == np.float32 and seen["G"].dtype == np.float32
+    assert seen["A"].shape == seen["G"].shape == a.shape  # (N, h, w, K)
+    np.testing.assert_allclose(seen["G"], g, atol=1e-5, rtol=1e-4)
+    np.testing.assert_allclose(got, kv.explain.grad_cam(model, x, upsample=False, normalize=False), atol=1e-6)
+    # the docs' example: the reference computed here, from the tape's A and G
+    w = np.maximum(g.mean(axis=(1, 2)), 0.0)
+    ref = np.maximum(np.einsum("nk,nhwk->nhw", w, a), 0.0)
+    mine = kv.explain.grad_cam(model, x, method=positive_gradcam, upsample=False, normalize=False)
+    np.testing.assert_allclose(mine, ref, atol=1e-5, rtol=1e-4)
+    ex = GradCAMExplainer(model, method=positive_gradcam)
+    assert ex.title == "positive_gradcam" and ex.entry.gradients
+    with pytest.raises(ValueError, match=re.escape(f"returned shape (3,); expected {a.shape[:-1]}")):
+        kv.explain.grad_cam(model, x, method=lambda A, G: A.sum(axis=(1, 2, 3)))
+
+
+def test_callback_with_a_callable_method(log_dir, trained_functional):
+    model = keras.models.clone_model(trained_functional)
+    model.set_weights(trained_functional.get_weights())
+    compiled(model)
+    x, y = random_data(16, seed=7)
+    cb = kv.GradCAM(log_dir, (x[:2], y[:2]), method=positive_gradcam)
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[cb])
+    assert cb.failures == []
+    run = read_run(log_dir)
+    assert_steps(run, ["grad_cam/c2"], [0])  # the tag names the layer, not the method
+    assert read_descriptions(log_dir + "/viz")["grad_cam/c2"].startswith("**positive_gradcam of ")
+    # the picture's overlays are the callable's maps (the same as kv.explain.grad_cam with it)
+    maps = kv.explain.grad_cam(model, x[:2], method=positive_gradcam)
+    assert np.isfinite(maps).all() and maps.max() == 1.0
+
+
+def test_method_tables_are_what_docstrings_and_docs_list():
+    """Every method of the tables is named in the docstrings and the docs page (and nothing else is)."""
+    page = (pathlib.Path(__file__).parents[1] / "docs" / "views" / "grad_cam.md").read_text(encoding="utf-8")
+    section = page.split("## Methods", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `\"([^`]+)\"`", section, flags=re.M)
+    assert rows == list(kv.explain.CAM_METHODS)
+    for doc in (kv.explain.grad_cam.__doc__, GradCAMExplainer.__doc__, kv.GradCAM.__doc__):
+        for name in kv.explain.CAM_METHODS:
+            assert f'``"{name}"``' in doc
+    for name, entry in kv.explain.CAM_METHODS.items():
+        assert entry.name == name and entry.title and entry.summary
+    assert [m for m, e in kv.explain.CAM_METHODS.items() if not e.gradients] == ["scorecam"]
 
 
 # --------------------------------------------------------------------------- the callback

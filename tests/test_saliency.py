@@ -4,6 +4,9 @@ rendering without wrap-around, the randomisation sanity check, and the callback.
 
 from __future__ import annotations
 
+import pathlib
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -229,3 +232,19 @@ def test_saliency_works_on_a_subclassed_model():
     net(x)
     ref = tape_gradients(net, x, np.argmax(net(x).numpy(), axis=1))
     np.testing.assert_allclose(kv.explain.saliency(net, x, reduce=None), ref, atol=1e-6, rtol=1e-5)
+
+
+def test_method_table_is_what_docstrings_and_docs_list():
+    """Every method of the table is named in the docstrings and the docs page, with its options."""
+    page = (pathlib.Path(__file__).parents[1] / "docs" / "views" / "saliency.md").read_text(encoding="utf-8")
+    section = page.split("## Methods", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `\"([^`]+)\"` \|[^|]*\|([^|]*)\|", section, flags=re.M)
+    assert sorted(name for name, _ in rows) == sorted(kv.explain.SALIENCY_METHODS)
+    for name, options in rows:
+        entry = kv.explain.SALIENCY_METHODS[name]
+        assert entry.name == name and entry.title and entry.summary
+        for option, default in entry.options.items():
+            assert f"`{option}={default!r}`" in options, (name, option)
+    for doc in (kv.explain.saliency.__doc__, SaliencyExplainer.__doc__, kv.Saliency.__doc__):
+        for name in kv.explain.SALIENCY_METHODS:
+            assert f'``"{name}"``' in doc

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 import keras_vizcallbacks as kv
-from keras_vizcallbacks.explain.gradcam import GradCAMExplainer
+from keras_vizcallbacks.explain import GradCAMExplainer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

@@ -12,7 +12,6 @@ from keras_vizcallbacks.render.color import (
 )
 from keras_vizcallbacks.render.grid import (
     grid_shape,
-    hstack,
     resize_nearest,
     scale_factor,
     spread,
@@ -20,7 +19,7 @@ from keras_vizcallbacks.render.grid import (
     upscale,
     vstack,
 )
-from keras_vizcallbacks.render.text import caption, draw_text
+from keras_vizcallbacks.render.text import caption
 
 __all__ = [
     "MARKER",
@@ -28,10 +27,8 @@ __all__ = [
     "caption",
     "class_colors",
     "colorize",
-    "draw_text",
     "grid_shape",
     "heatmap",
-    "hstack",
     "lut",
     "normalize",
     "resize_nearest",

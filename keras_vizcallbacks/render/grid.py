@@ -91,22 +91,6 @@ def resize_nearest(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return image[..., rows[:, None], cols[None, :], :]
 
 
-def hstack(images: list[np.ndarray], pad: int = 2, pad_value: int = 0, align: str = "top") -> np.ndarray:
-    """Place images side by side (heights may differ), separated by ``pad``."""
-    height = max(im.shape[0] for im in images)
-    c = images[0].shape[2]
-    parts = []
-    for i, im in enumerate(images):
-        extra = height - im.shape[0]
-        top = extra // 2 if align == "center" else 0
-        block = filled((height, im.shape[1], c), pad_value)
-        block[top : top + im.shape[0]] = im
-        parts.append(block)
-        if pad and i < len(images) - 1:
-            parts.append(filled((height, pad, c), pad_value))
-    return np.concatenate(parts, axis=1)
-
-
 def vstack(images: list[np.ndarray], pad: int = 2, pad_value: int = 0) -> np.ndarray:
     """Stack images vertically (widths may differ, left aligned), separated by ``pad``."""
     width = max(im.shape[1] for im in images)

@@ -62,25 +62,6 @@ def _fit(text: str, width: int, size: int) -> str:
     return text + "…"
 
 
-def draw_text(
-    image: np.ndarray,
-    xy: tuple[int, int],
-    text: str,
-    *,
-    size: int = 12,
-    fg: tuple[int, int, int] = (255, 255, 255),
-    bg: tuple[int, int, int] | None = (0, 0, 0),
-) -> np.ndarray:
-    """Draw ``text`` at ``xy`` (top-left) on a copy of ``image``, on a filled box if ``bg``."""
-    pil = Image.fromarray(np.ascontiguousarray(image))
-    draw = ImageDraw.Draw(pil)
-    if bg is not None:
-        w, h = text_size(text, size)
-        draw.rectangle([xy[0], xy[1], xy[0] + w + 3, xy[1] + h + 3], fill=bg)
-    draw.text((xy[0] + 2, xy[1] + 1), text, fill=fg, font=font(size))
-    return np.asarray(pil, dtype=np.uint8)
-
-
 # --------------------------------------------------------------------------- text stamped on figures
 # matplotlib lays out and rasterizes text at ~1.5 ms a label; a figure reused across epochs draws its
 # changing labels (cell counts, titles) with these instead: the same font (matplotlib's DejaVu Sans),
