@@ -44,10 +44,9 @@ from keras_vizcallbacks import layers as L
 from keras_vizcallbacks.explain import _targets
 from keras_vizcallbacks.explain._outputs import logits_to_probabilities, n_classes
 from keras_vizcallbacks.explain._placement import normalize_maps, place_on_input
-from keras_vizcallbacks.explain.cam_methods import CAM_METHODS, CAMMethod, cam_method
+from keras_vizcallbacks.explain.cam_methods import CAMMethod, cam_method
 
 Method = str | Callable[[np.ndarray, np.ndarray], np.ndarray]
-METHODS: tuple[str, ...] = tuple(CAM_METHODS)
 
 
 # --------------------------------------------------------------------------- layer choice

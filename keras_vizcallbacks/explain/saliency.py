@@ -40,14 +40,12 @@ from keras_vizcallbacks import layers as L
 from keras_vizcallbacks.explain import _targets
 from keras_vizcallbacks.explain._outputs import logits_to_probabilities, n_classes
 from keras_vizcallbacks.explain.saliency_methods import (
-    SALIENCY_METHODS,
     Gradients,
     SaliencyMethod,
     saliency_method,
     saliency_options,
 )
 
-METHODS: tuple[str, ...] = tuple(SALIENCY_METHODS)
 REDUCTIONS: tuple[str | None, ...] = ("max_abs", "mean_abs", "sum", "l2", None)
 
 
