@@ -23,6 +23,7 @@ test: $(STAMP)
 	$(PY) -m ruff check keras_vizcallbacks tests examples benchmarks scripts
 	$(PY) -m ruff format --check keras_vizcallbacks tests examples benchmarks scripts
 	$(PY) -m mkdocs build --strict --quiet
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -10,32 +10,60 @@ TensorBoard image summaries under ``<log_dir>/viz``::
         kv.FeatureMaps("logs/run1", samples=x_val[:4]),
     ])
     # tensorboard --logdir logs --samples_per_plugin=images=1000
+
+The import is lazy: ``import keras_vizcallbacks`` loads neither Keras nor a model
+framework. ``kv.GradCAM``, ``kv.explain`` and the other names below load what
+they need on first use.
 """
 
-from keras_vizcallbacks import datasets, explain, layers, models, render, writers
-from keras_vizcallbacks.callbacks import FeatureMaps, FilterGrid, Frame, VizCallback, VizWarning
-from keras_vizcallbacks.callbacks.boundary import DecisionBoundary
-from keras_vizcallbacks.callbacks.confusion import ConfusionMatrix
-from keras_vizcallbacks.callbacks.gradcam import GradCAM
-from keras_vizcallbacks.callbacks.saliency import Saliency
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ConfusionMatrix",
-    "DecisionBoundary",
-    "FeatureMaps",
-    "FilterGrid",
-    "Frame",
-    "GradCAM",
-    "Saliency",
-    "VizCallback",
-    "VizWarning",
-    "__version__",
-    "datasets",
-    "explain",
-    "layers",
-    "models",
-    "render",
-    "writers",
-]
+# name -> the module that defines it (views, the base class) or the subpackage itself
+_NAMES = {
+    "ConfusionMatrix": "keras_vizcallbacks.callbacks.confusion",
+    "DecisionBoundary": "keras_vizcallbacks.callbacks.boundary",
+    "FeatureMaps": "keras_vizcallbacks.callbacks.feature_maps",
+    "FilterGrid": "keras_vizcallbacks.callbacks.filters",
+    "Frame": "keras_vizcallbacks.callbacks.base",
+    "GradCAM": "keras_vizcallbacks.callbacks.gradcam",
+    "Saliency": "keras_vizcallbacks.callbacks.saliency",
+    "VizCallback": "keras_vizcallbacks.callbacks.base",
+    "VizWarning": "keras_vizcallbacks.callbacks.base",
+}
+_SUBPACKAGES = ("datasets", "explain", "layers", "models", "render", "writers")
+
+__all__ = sorted([*_NAMES, "__version__", *_SUBPACKAGES])
+
+if TYPE_CHECKING:  # for type checkers and editors; at run time the names load on first use
+    from keras_vizcallbacks import datasets, explain, layers, models, render, writers  # noqa: F401
+    from keras_vizcallbacks.callbacks import (  # noqa: F401
+        ConfusionMatrix,
+        DecisionBoundary,
+        FeatureMaps,
+        FilterGrid,
+        Frame,
+        GradCAM,
+        Saliency,
+        VizCallback,
+        VizWarning,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        value = importlib.import_module(f"{__name__}.{name}")
+    elif name in _NAMES:
+        value = getattr(importlib.import_module(_NAMES[name]), name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # the next access is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

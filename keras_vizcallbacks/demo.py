@@ -6,7 +6,7 @@ version of the package has, writes ``logs/demo-<timestamp>``, and prints the
 TensorBoard command and a summary of what was written. ``--help`` lists the options.
 
 The table of views (`VIEWS`) is also what the examples use to add "every
-view": a view is included when its class exists in ``keras_vizcallbacks``.
+view".
 """
 
 from __future__ import annotations
@@ -48,10 +48,12 @@ class ViewData:
 
 
 def available_views() -> list[str]:
-    """Names (keys of `VIEWS`) of the views this installed version provides."""
+    """Names (keys of `VIEWS`) of every view; AttributeError if the package lacks one of their classes."""
     import keras_vizcallbacks as kv
 
-    return [name for name, (cls, _) in VIEWS.items() if hasattr(kv, cls)]
+    for cls, _ in VIEWS.values():
+        getattr(kv, cls)
+    return list(VIEWS)
 
 
 def _accepted(cls: type) -> set[str]:
@@ -79,10 +81,7 @@ def make_view(name: str, log_dir: str, data: ViewData, **options: Any) -> Any:
 
     if name not in VIEWS:
         raise ValueError(f"Unknown view {name!r}; views: {', '.join(VIEWS)}.")
-    cls_name = VIEWS[name][0]
-    cls = getattr(kv, cls_name, None)
-    if cls is None:
-        raise ValueError(f"View {name!r} ({cls_name}) is not in this version of keras_vizcallbacks.")
+    cls = getattr(kv, VIEWS[name][0])
     names = data.class_names
     if name == "filters":
         return _build(cls, log_dir, **options)
@@ -97,20 +96,12 @@ def make_view(name: str, log_dir: str, data: ViewData, **options: Any) -> Any:
 def view_callbacks(
     log_dir: str, data: ViewData, views: Sequence[str] | None = None, *, quiet: bool = False, **options: Any
 ) -> list[Any]:
-    """Callbacks for ``views`` (default: every available view), each writing under ``<log_dir>/viz``.
+    """Callbacks for ``views`` (default: every view), each writing under ``<log_dir>/viz``.
 
-    A view this version does not have is skipped with a message (unless ``quiet``).
+    ``quiet`` is kept for callers of earlier versions, which skipped missing views with a message.
     """
-    have = available_views()
-    wanted = list(VIEWS) if views is None else list(views)
-    callbacks = []
-    for name in wanted:
-        if name not in have:
-            if not quiet:
-                print(f"[demo] view {name!r} ({VIEWS[name][0]}) is not in this version; skipped.")
-            continue
-        callbacks.append(make_view(name, log_dir, data, **options))
-    return callbacks
+    wanted = available_views() if views is None else list(views)
+    return [make_view(name, log_dir, data, **options) for name in wanted]
 
 
 # ----------------------------------------------------------------- data
@@ -223,8 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--views",
         default="all",
-        help=f"comma-separated views, or 'all' (default): {', '.join(VIEWS)}; views missing from this version are "
-        "skipped",
+        help=f"comma-separated views, or 'all' (default): {', '.join(VIEWS)}",
     )
     p.add_argument("--samples", type=int, default=6, help="fixed samples drawn by the per-sample views (default 6)")
     p.add_argument("--n-train", type=int, default=2000, help="training images (default 2000)")

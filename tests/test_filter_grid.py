@@ -5,8 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from conftest import MODEL_FACTORIES, compiled, random_data
-from util import assert_steps, image, read_run
+from util import MODEL_FACTORIES, assert_steps, compiled, image, random_data, read_run
 
 import keras_vizcallbacks as kv
 from keras_vizcallbacks import render

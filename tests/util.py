@@ -1,9 +1,10 @@
-"""Reading back what the callbacks wrote."""
+"""Test helpers: small models of each kind, random data, and reading back what the callbacks wrote."""
 
 from __future__ import annotations
 
 import os
 
+import keras
 import numpy as np
 
 from keras_vizcallbacks import writers
@@ -26,3 +27,58 @@ def assert_steps(run: dict[str, list[writers.ImageRecord]], tags: list[str], exp
     for tag in tags:
         assert tag in run, f"tag {tag!r} missing; written: {sorted(run)}"
         assert steps(run[tag]) == expected, f"{tag}: steps {steps(run[tag])} != {expected}"
+
+
+def small_sequential(input_shape=(16, 16, 3), n_classes=3) -> keras.Model:
+    return keras.Sequential(
+        [
+            keras.Input(input_shape),
+            keras.layers.Conv2D(4, 3, activation="relu", name="c1"),
+            keras.layers.MaxPooling2D(2, name="p1"),
+            keras.layers.Conv2D(6, 3, activation="relu", name="c2"),
+            keras.layers.GlobalAveragePooling2D(name="gap"),
+            keras.layers.Dense(n_classes, activation="softmax", name="out"),
+        ],
+        name="small_seq",
+    )
+
+
+def small_functional(input_shape=(16, 16, 3), n_classes=3) -> keras.Model:
+    inp = keras.Input(input_shape, name="image")
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="c1")(inp)
+    x = keras.layers.MaxPooling2D(2, name="p1")(x)
+    x = keras.layers.Conv2D(6, 3, activation="relu", name="c2")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    out = keras.layers.Dense(n_classes, activation="softmax", name="out")(x)
+    return keras.Model(inp, out, name="small_func")
+
+
+def small_nested(input_shape=(16, 16, 3), n_classes=3) -> keras.Model:
+    """A functional base model used as a layer inside a Sequential model."""
+    inp = keras.Input(input_shape)
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="base_c1")(inp)
+    x = keras.layers.MaxPooling2D(2, name="base_p1")(x)
+    x = keras.layers.Conv2D(6, 3, activation="relu", name="base_c2")(x)
+    base = keras.Model(inp, x, name="base")
+    return keras.Sequential(
+        [
+            keras.Input(input_shape),
+            base,
+            keras.layers.GlobalAveragePooling2D(name="gap"),
+            keras.layers.Dense(n_classes, activation="softmax", name="out"),
+        ],
+        name="small_nested",
+    )
+
+
+MODEL_FACTORIES = {"sequential": small_sequential, "functional": small_functional, "nested": small_nested}
+
+
+def compiled(model: keras.Model) -> keras.Model:
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    return model
+
+
+def random_data(n=24, input_shape=(16, 16, 3), n_classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.random((n, *input_shape), dtype=np.float32), rng.integers(0, n_classes, n)

@@ -8,10 +8,15 @@ same images. Multi-input models take a list or dict of arrays as ``x``.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
 from typing import Any
 
 import keras
 import numpy as np
+
+from keras_vizcallbacks.callbacks._format import fmt_list
+from keras_vizcallbacks.render import spread
 
 
 def _to_numpy(v: Any) -> Any:
@@ -25,13 +30,12 @@ def _to_numpy(v: Any) -> Any:
 
 
 def _is_dataset(obj: Any) -> bool:
-    try:
-        import tensorflow as tf
-
-        if isinstance(obj, tf.data.Dataset):
-            return True
-    except ImportError:  # pragma: no cover
-        pass
+    """A ``tf.data.Dataset`` or a ``keras.utils.PyDataset``. TensorFlow is not imported for this: a
+    dataset object can only exist when the user's code has imported it already."""
+    tf = sys.modules.get("tensorflow")
+    dataset = getattr(getattr(tf, "data", None), "Dataset", None)
+    if isinstance(dataset, type) and isinstance(obj, dataset):
+        return True
     return isinstance(obj, keras.utils.PyDataset)
 
 
@@ -185,37 +189,73 @@ def check_inputs(x: Any, model: keras.Model, name: str = "samples") -> None:
             raise ValueError(f"{name}: {which}has dtype {np.asarray(arr).dtype}; pass numeric arrays.")
 
 
-def n_classes(model: keras.Model) -> int | None:
-    """Classes of the model's (first) output: its last axis (2 for a single sigmoid unit); None if unknown."""
-    try:
-        units = model.outputs[0].shape[-1]
-    except Exception:
-        try:
-            units = model.compute_output_shape((1, *model.input_shape[1:]))[-1]
-        except Exception:
-            return None
-    if units is None:
-        return None
-    return 2 if int(units) == 1 else int(units)
+def fixed_labelled_data(
+    data: Any, model: keras.Model, max_points: int, name: str
+) -> tuple[Any, np.ndarray, int, np.ndarray | None]:
+    """``(x, y, n_total, chosen)``: at most ``max_points`` labelled examples, fixed once.
+
+    A dataset is read only up to ``max_points`` examples; arrays keep an evenly
+    spaced choice (``chosen``: their indices) so sorted data keeps every class.
+    """
+    is_stream = _is_dataset(data) or not isinstance(data, (tuple, list, dict, np.ndarray))
+    x, y = materialize(data, model, limit=max_points if is_stream else None, name=name)
+    if y is None:
+        raise ValueError(
+            f"{name}: no labels. Pass data as an (x, y) tuple of arrays or a tf.data.Dataset of (x, y) "
+            "elements, with integer (or one-hot) labels."
+        )
+    n = len(y)
+    chosen = None
+    if n > max_points:
+        chosen = spread(n, max_points)
+        x = _take(x, chosen)
+        y = y[chosen]
+    if not np.issubdtype(np.asarray(y).dtype, np.integer):
+        yf = np.asarray(y, dtype=np.float64)
+        if not np.all(np.isfinite(yf)) or np.any(yf != np.round(yf)):
+            raise ValueError(f"{name}: labels must be integer class indices (or one-hot rows).")
+    return x, np.asarray(y).astype(np.int64), n, chosen
 
 
-def check_classes(y: np.ndarray | None, model: keras.Model, class_names: Any = None, name: str = "samples") -> None:
-    """ValueError for more class names than the model has outputs, or a label outside the classes."""
-    n = n_classes(model)
-    if class_names is not None and n is not None and len(class_names) > n:
+def _take(x: Any, idx: np.ndarray) -> Any:
+    if isinstance(x, dict):
+        return {k: np.asarray(v)[idx] for k, v in x.items()}
+    if isinstance(x, list):
+        return [np.asarray(v)[idx] for v in x]
+    return np.asarray(x)[idx]
+
+
+def check_classes(name: str, y: Any, n_classes: int | None, class_names: Sequence[str] | None) -> int:
+    """The number of classes; ValueError naming the fix when labels or ``class_names`` do not fit.
+
+    One rule for every view: labels are integer class indices ``0..n-1`` and
+    ``class_names``, when given, has exactly one name per class, in class-index
+    order. ``n`` is the model's number of classes (2 for a single sigmoid unit);
+    when the model does not say, the number of ``class_names``, else the largest
+    label + 1 (at least 2).
+    """
+    top = 0
+    if y is not None and np.size(y):
+        y = np.asarray(y)
+        if not np.issubdtype(y.dtype, np.number) or not np.all(np.isfinite(y)) or np.any(np.mod(y, 1) != 0):
+            raise ValueError(f"{name}: labels must be integer class indices (or one-hot), got {y[:4]!r}.")
+        if np.min(y) < 0:
+            raise ValueError(f"{name}: label {int(np.min(y))} is out of range: labels are class indices from 0.")
+        top = int(np.max(y)) + 1
+    n = max(top, 2) if class_names is None else len(class_names)
+    if n_classes is not None:
+        n = int(n_classes)
+    if top > n:
+        names = "" if class_names is None or n_classes is not None else f" ({len(class_names)} class_names)"
         raise ValueError(
-            f"{name}: {len(class_names)} class_names but the model has {n} classes; "
-            f"pass {n} names, one per output unit."
+            f"{name}: label {top - 1} is out of range: the model has {n} classes{names} (0..{n - 1}). "
+            "Check the labels (integer class indices or one-hot)."
         )
-    if y is None or not np.size(y):
-        return
-    limit = n if class_names is None else min(len(class_names), n or len(class_names))
-    lo, hi = int(np.min(y)), int(np.max(y))
-    if lo < 0 or (limit is not None and hi >= limit):
-        bad = lo if lo < 0 else hi
-        what = f"{limit} classes (0..{limit - 1})" if limit is not None else "classes from 0"
-        names = "" if class_names is None else f" and {len(class_names)} class_names"
+    if class_names is not None and len(class_names) != n:
+        k = len(class_names)
         raise ValueError(
-            f"{name}: label {bad} is out of range: the model has {n} outputs{names}, so labels must be {what}. "
-            "Check the labels (integer class indices or one-hot) or class_names."
+            f"{name}: class_names has {k} names but the model scores {n} classes ({k} class_names for {n} classes: "
+            f"{'more' if k > n else 'fewer'} names than classes); pass exactly one name per class, in class-index "
+            f"order (got {fmt_list(list(class_names))})."
         )
+    return n

@@ -11,20 +11,20 @@ A view is a subclass that implements two methods:
   thread) and ``draw(computed, epoch)`` (arrays -> frames, which may run on a
   background thread with ``async_write=True``).
 
-The base class owns everything else: the schedule, the shared writer, and the
-error policy (configuration errors raise before the first batch; failures at
-epoch end warn once and training goes on, or raise with ``on_error="raise"``).
+Optionally ``on_close()`` (release figures and caches at the end of a fit) and
+``explainers()`` (what `trace_counts` reports on). The base class owns everything
+else: the schedule (`Schedule`), the shared writer and the background delivery
+of images (`Delivery`), and the error policy (configuration errors raise before
+the first batch; failures at epoch end warn once and training goes on, or raise
+with ``on_error="raise"``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
-import math
-import queue
 import re
-import statistics
-import threading
 import time
 import warnings
 from typing import Any
@@ -34,11 +34,13 @@ import numpy as np
 
 from keras_vizcallbacks import writers
 from keras_vizcallbacks._threads import quiet_blas
+from keras_vizcallbacks.callbacks._delivery import Delivery
+from keras_vizcallbacks.callbacks._evolution import write_evolution
+from keras_vizcallbacks.callbacks._schedule import Schedule
 
 logger = logging.getLogger("keras_vizcallbacks")
 
 ON_ERROR = ("warn", "raise")
-_THREAD = threading.local()  # .worker is True on the async_write threads
 
 
 class VizWarning(RuntimeWarning):
@@ -101,35 +103,41 @@ class VizCallback(keras.callbacks.Callback):
         evolution: bool = False,
     ) -> None:
         super().__init__()
-        if max_overhead is not None and not (isinstance(max_overhead, (int, float)) and 0 < max_overhead < 1):
-            raise ValueError(f"max_overhead must be a fraction in (0, 1) such as 0.02, got {max_overhead!r}.")
+        self.schedule = Schedule(every_n_epochs, max_overhead)
         if not isinstance(queue_size, int) or queue_size < 1:
             raise ValueError(f"queue_size must be an integer >= 1, got {queue_size!r}.")
-        if not isinstance(every_n_epochs, int) or isinstance(every_n_epochs, bool) or every_n_epochs < 1:
-            raise ValueError(f"every_n_epochs must be an integer >= 1, got {every_n_epochs!r}.")
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}.")
         writers.validate_run_name(run_name)
         self.log_dir = str(log_dir)
         self.run_name = run_name
-        self.every_n_epochs = every_n_epochs
         self.on_error = on_error
         self.png_dir = png_dir
-        self.max_overhead = None if max_overhead is None else float(max_overhead)
         self.async_write = bool(async_write)
         self.queue_size = queue_size
         self.evolution = bool(evolution)
-        self._worker: _Worker | None = None
         self._active = False  # between a successful on_train_begin and the end of the fit
         self._epoch_start: float | None = None
         self.epoch_times: list[float] = []  # seconds per epoch (begin to end, this callback's work excluded)
         self._writer: writers.SharedWriter | None = None
+        self._delivery = Delivery()
         self._prepared_for: keras.Model | None = None
         self._warned: set[str] = set()
         self.failures: list[tuple[int, BaseException]] = []
         self.timings: list[float] = []  # seconds per render+write call
         self.written: list[tuple[str, int]] = []  # (tag, step) of every image written
-        self._pending: list[tuple[Any, str, int]] = []  # (future, tag, step) of images being encoded
+
+    @property
+    def every_n_epochs(self) -> int:
+        return self.schedule.every_n_epochs
+
+    @every_n_epochs.setter
+    def every_n_epochs(self, n: int) -> None:
+        self.schedule.every_n_epochs = n
+
+    @property
+    def max_overhead(self) -> float | None:
+        return self.schedule.max_overhead
 
     # ------------------------------------------------------------- subclass API
     def prepare(self, model: keras.Model) -> None:
@@ -156,18 +164,24 @@ class VizCallback(keras.callbacks.Callback):
         (``async_write``): it must not call the model. Default: ``computed`` are the frames."""
         return computed
 
-    # ------------------------------------------------------------- schedule
+    def on_close(self) -> None:
+        """Called at the end of every fit (and by `close`) once every image is written:
+        release what the view keeps between epochs (figures, caches). Extend it; the default does nothing."""
+
+    def explainers(self) -> list[Any]:
+        """The explainers this view computes with; their ``compiled_functions()`` make `trace_counts`."""
+        return []
+
     def due(self, epoch: int) -> bool:
         """Render at epochs 0, n, 2n, ... and always at the last epoch of the fit."""
-        last = (self.params or {}).get("epochs")
-        return epoch % self.every_n_epochs == 0 or (last is not None and epoch == last - 1)
+        return self.schedule.due(epoch, (self.params or {}).get("epochs"))
 
     # ------------------------------------------------------------- lifecycle
     def on_train_begin(self, logs: dict | None = None) -> None:
         if self.model is None:
             raise ValueError(f"{type(self).__name__} has no model: pass it to model.fit(callbacks=[...]).")
-        if self._writer is not None or self._worker is not None:  # the last fit ended without on_train_end
-            self._finish()
+        if self._writer is not None or len(self._delivery):  # the last fit ended without on_train_end
+            self.close()
         self._active = False
         # Fail fast on the log_dir, but open (or share) the writer only in the first on_epoch_begin: when
         # another callback's on_train_begin raises, Keras skips on_train_end and an open writer would leak.
@@ -179,7 +193,8 @@ class VizCallback(keras.callbacks.Callback):
         self._active = True
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self._settle()  # the last epoch's images, encoded while the other callbacks ran: written now
+        if not self.async_write:
+            self._settle_counted()  # the last epoch's images, encoded while the other callbacks ran: written now
         if self._active and self._writer is None:
             # Every callback's on_train_begin has passed: open (or share) the writer now.
             try:
@@ -192,165 +207,118 @@ class VizCallback(keras.callbacks.Callback):
         if self._epoch_start is not None:
             self.epoch_times.append(time.perf_counter() - self._epoch_start)
             self._epoch_start = None
-        if self._worker is not None and self._worker.errors:  # on_error="raise" on the worker surfaces here
-            exc = self._worker.errors.pop(0)
-            self._abort()
-            raise exc
+        if self.async_write:
+            self._settle(wait=False)  # epochs drawn in the background: recorded; a failure warns or raises here
         if not self._active or not self.due(epoch):
             return
         start = time.perf_counter()
         try:
-            if self._writer is None:
-                self._writer = writers.acquire(self.log_dir, self.run_name, self.png_dir)
-            if self.async_write:
-                if self._worker is None:
-                    self._worker = _Worker(self)
-                with quiet_blas():
-                    computed = self.compute(epoch)
-                self._worker.submit(epoch, computed)  # blocks while the queue is full
-            else:
-                with quiet_blas():
-                    for frame in self.draw(self.compute(epoch), epoch):
-                        self.write(frame, epoch)
-        except Exception as exc:
-            self._failed(epoch, exc)
+            self._render(epoch)
         finally:
             self.timings.append(time.perf_counter() - start)
-            if self.max_overhead is not None:
-                self._fit_budget(epoch)
+            message = self.schedule.adjust(self.timings, self.epoch_times, epoch, (self.params or {}).get("epochs"))
+            if message:
+                self._warn_once("max_overhead", f"{type(self).__name__} {message}", again=logging.INFO)
+
+    def _render(self, epoch: int) -> None:
+        """Compute on the training thread, then draw here (the frames' PNGs are encoded in the
+        background) or, with ``async_write``, hand drawing and writing to the background."""
+        try:
+            if self._writer is None:
+                self._writer = writers.acquire(self.log_dir, self.run_name, self.png_dir)
+            with quiet_blas():
+                computed = self.compute(epoch)
+                if not self.async_write:
+                    for frame in self.draw(computed, epoch):
+                        self.write(frame, epoch)
+                    return
+        except Exception as exc:
+            self._failed(epoch, exc)
+            return
+        self._settle(keep=self.queue_size)  # blocks while queue_size epochs wait for the background
+        self._delivery.later(functools.partial(self._draw_and_write, computed, epoch), epoch)
 
     def on_train_end(self, logs: dict | None = None) -> None:
-        self._finish()
+        self.close()
 
     def close(self) -> None:
-        """Wait until every queued image is written and release the writer.
+        """Wait until every queued image is written, call `on_close` and release the writer.
 
         ``on_train_end`` does this; call it yourself after a fit that was
         interrupted (Keras skips ``on_train_end`` when ``fit`` raises). The next
         fit with this callback also does it first.
         """
-        self._finish()
+        self._active = False
+        try:
+            self._settle_counted()
+            if self.evolution and self._writer is not None:
+                write_evolution(self)
+        finally:
+            try:
+                self.on_close()
+            finally:
+                if self._writer is not None:
+                    writers.release(self._writer)
+                    self._writer = None
 
     def _abort(self) -> None:
-        """_finish on the way out of an error: secondary errors are logged, not raised."""
+        """`close` on the way out of an error: secondary errors are logged, not raised."""
         try:
-            self._finish()
+            self.close()
         except Exception as exc:  # the error being raised matters more
             logger.debug("%s: error while closing after a failure: %r", type(self).__name__, exc)
 
-    def _finish(self) -> None:
-        """Wait for the background thread (every queued image written), release the writer."""
-        worker, self._worker = self._worker, None
-        self._active = False
-        try:
-            self._settle()
-            if worker is not None:
-                worker.close()
-                worker.check()
-            if self.evolution and self._writer is not None:
-                from keras_vizcallbacks.callbacks._evolution import write_evolution
-
-                write_evolution(self)
-        finally:
-            if self._writer is not None:
-                writers.release(self._writer)
-                self._writer = None
-
-    def _fit_budget(self, epoch: int) -> None:
-        """Raise ``every_n_epochs`` when the steady cost per render exceeds the budget."""
-        steady = self.timings[1:]  # the first call traces: not representative
-        epochs = self.epoch_times[1:] or self.epoch_times  # nor is the first epoch (Keras traces train_step)
-        if not steady or not epochs:
-            return
-        cost, epoch_time = statistics.median(steady[-5:]), statistics.median(epochs[-5:])
-        ratio = cost / (self.max_overhead * epoch_time)  # epochs one render needs to fit the budget
-        if epoch_time <= 0 or ratio <= self.every_n_epochs * (1 + 1e-6):
-            return
-        n = max(self.every_n_epochs + 1, math.ceil(ratio * (1 - 1e-6)))
-        self.every_n_epochs = n
-        last = (self.params or {}).get("epochs")
-        end = last if last else epoch + 4 * n + 1
-        nxt = [e for e in range(epoch + 1, end) if e % n == 0]
-        when = "epochs " + ", ".join(map(str, nxt[:3])) + (", …" if len(nxt) > 3 or not last else "")
-        if last and last - 1 not in nxt[:3]:
-            when = f"{when} and the last, {last - 1}" if nxt else f"only the last epoch, {last - 1}"
-        message = (
-            f"{type(self).__name__} costs {cost:.3g} s per render, {cost / epoch_time:.1%} of a {epoch_time:.3g} s "
-            f"epoch, over max_overhead={self.max_overhead:g}: from now on it renders every {n} epochs ({when})."
-        )
-        if "max_overhead" in self._warned:  # said once; later adjustments are logged only
-            logger.info(message)
-            return
-        self._warned.add("max_overhead")
-        logger.warning(message)
-        warnings.warn(message, VizWarning, stacklevel=2)
-
     # ------------------------------------------------------------- diagnostics
-    def traced_functions(self) -> list[Any]:
-        """The compiled functions this view holds (``_backend.TracedFunction``), found
-        a few attribute levels deep; each counts its traces in ``.traces``."""
-        from keras_vizcallbacks._backend import TracedFunction
-
-        found: list[Any] = []
-        seen: set[int] = set()
-
-        def walk(o: Any, depth: int) -> None:
-            if id(o) in seen or depth < 0:
-                return
-            seen.add(id(o))
-            if isinstance(o, TracedFunction):
-                found.append(o)
-            elif isinstance(o, (list, tuple)):
-                for v in o:
-                    walk(v, depth - 1)
-            elif isinstance(o, dict):
-                for v in o.values():
-                    walk(v, depth - 1)
-            elif hasattr(o, "__dict__") and type(o).__module__.startswith("keras_vizcallbacks"):
-                for v in vars(o).values():
-                    walk(v, depth - 1)
-
-        for value in vars(self).values():
-            walk(value, 3)
-        return found
-
     def trace_counts(self) -> dict[str, int]:
-        """``{function name: times traced}``: 1 each after any number of epochs when nothing retraces."""
-        return {f.name: f.traces for f in self.traced_functions()}
+        """``{function name: times traced}`` of the view's explainers' compiled functions: 1 each
+        after any number of epochs when nothing retraces (0 for one the view never calls)."""
+        return {f.name: f.traces for e in self.explainers() if e is not None for f in e.compiled_functions()}
 
-    # ------------------------------------------------------------- helpers
+    # ------------------------------------------------------------- writing
     def write(self, frame: Frame, step: int) -> None:
-        """Write one frame. On the training thread the PNG is encoded on the writers' encoder
-        threads while the next view (or callback) works, and written before the next epoch
-        trains (`_settle`); on the ``async_write`` thread it is encoded and written here."""
+        """Write one frame. A uint8 (H, W, C) image is PNG-encoded and written on the writers'
+        background threads while the next view (or callback) works, and waited for before the next
+        epoch trains; anything else is written here."""
         assert self._writer is not None
         image = np.asarray(frame.image)
-        on_worker = getattr(_THREAD, "worker", False)
-        if not on_worker and image.ndim == 3 and image.dtype == np.uint8:
-            self._pending.append((self._writer.write_later(frame.tag, image, step, frame.description), frame.tag, step))
+        if image.ndim == 3 and image.dtype == np.uint8:
+            self._delivery.encode(self._writer, frame.tag, image, step, frame.description)
             return
         self._writer.write(frame.tag, image, step, frame.description)
         self.written.append((frame.tag, step))
 
-    def _settle(self) -> None:
-        """Wait for the images still being encoded (the wait counts in the last render's cost); each
-        written one is recorded, a failure goes through the error policy (raises here with
-        ``on_error="raise"``)."""
-        pending, self._pending = self._pending, []
-        start = time.perf_counter()
-        try:
-            for i, (future, tag, step) in enumerate(pending):
-                try:
-                    future.result()
-                except Exception as exc:
-                    self._pending = pending[i + 1 :]  # still waited for by _finish if this raises
-                    self._failed(step, exc)
-                    continue
+    def _draw_and_write(self, computed: Any, epoch: int) -> None:
+        """``async_write``: one epoch's frames drawn, encoded and written on a background thread."""
+        assert self._writer is not None
+        with quiet_blas():
+            for frame in self.draw(computed, epoch):
+                self._writer.write(frame.tag, np.asarray(frame.image), epoch, frame.description)
+                self.written.append((frame.tag, epoch))
+
+    def _settle(self, keep: int = 0, wait: bool = True) -> None:
+        """Collect delivered images, oldest first: all but the newest ``keep`` (waiting for them), or
+        (``wait=False``) those already finished. A failure goes through the error policy (raises
+        here with ``on_error="raise"``)."""
+        while len(self._delivery) > keep:
+            done = self._delivery.next(wait)
+            if done is None:
+                return
+            step, tag, error = done
+            if error is not None:
+                self._failed(step, error)  # type: ignore[arg-type]
+            elif tag is not None:
                 self.written.append((tag, step))
+
+    def _settle_counted(self) -> None:
+        """`_settle`, with the wait counted in the last render's cost (``async_write``: not counted)."""
+        start, waiting = time.perf_counter(), len(self._delivery) > 0
+        try:
+            self._settle()
         finally:
-            if pending and self.timings:
+            if waiting and self.timings and not self.async_write:
                 self.timings[-1] += time.perf_counter() - start
 
+    # ------------------------------------------------------------- errors
     def _failed(self, epoch: int, exc: Exception) -> None:
         self.failures.append((epoch, exc))
         if self.on_error == "raise":
@@ -358,97 +326,20 @@ class VizCallback(keras.callbacks.Callback):
             raise exc
         key = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         # Once per cause: the same error with other numbers in it (epoch, shapes, values) is not new.
-        cause = re.sub(r"\d+(\.\d+)?", "#", key)
-        if cause in self._warned:
-            logger.debug("%s failed again at epoch %d: %s", type(self).__name__, epoch, key)
-            return
-        self._warned.add(cause)
-        message = (
+        self._warn_once(
+            re.sub(r"\d+(\.\d+)?", "#", key),
             f"{type(self).__name__} could not render epoch {epoch} ({key}). Training goes on; "
-            "later epochs will be tried again. Pass on_error='raise' to stop on this error."
+            "later epochs will be tried again. Pass on_error='raise' to stop on this error.",
         )
+
+    def _warn_once(self, key: str, message: str, again: int = logging.DEBUG) -> None:
+        """Warn (VizWarning and the log) the first time for ``key``; later only log at level ``again``."""
+        if key in self._warned:
+            logger.log(again, message)
+            return
+        self._warned.add(key)
         logger.warning(message)
-        warnings.warn(message, VizWarning, stacklevel=2)
+        warnings.warn(message, VizWarning, stacklevel=3)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(log_dir={self.log_dir!r}, run_name={self.run_name!r})"
-
-
-class _Worker:
-    """One background thread per callback: draws and writes queued epochs in order.
-
-    The queue is bounded: ``submit`` blocks while it is full, so nothing is dropped.
-    The thread is not a daemon; it also ends (after draining the queue) when the
-    main thread has ended, so an interrupted fit neither loses queued images nor
-    keeps the interpreter alive.
-    """
-
-    def __init__(self, callback: VizCallback) -> None:
-        self.callback = callback
-        self.queue: queue.Queue = queue.Queue(maxsize=callback.queue_size)
-        self.errors: list[BaseException] = []
-        self.timings: list[float] = []  # seconds per draw+write on the worker
-        self._closed = False
-        self.thread = threading.Thread(target=self._run, name=f"kv-{type(callback).__name__}", daemon=False)
-        self.thread.start()
-
-    def submit(self, epoch: int, computed: Any) -> None:
-        while self.thread.is_alive():
-            try:
-                self.queue.put((epoch, computed), timeout=0.5)
-                return
-            except queue.Full:
-                continue
-        raise RuntimeError("the background writer thread has stopped")
-
-    def _run(self) -> None:
-        cb = self.callback
-        _THREAD.worker = True  # cb.write encodes and writes in place here
-        while True:
-            try:
-                item = self.queue.get(timeout=0.5)
-            except queue.Empty:
-                if self._closed or not threading.main_thread().is_alive():
-                    return
-                continue
-            if item is None:
-                return
-            epoch, computed = item
-            start = time.perf_counter()
-            try:
-                with quiet_blas():
-                    for frame in cb.draw(computed, epoch):
-                        cb.write(frame, epoch)
-            except Exception as exc:
-                if cb.on_error == "raise":
-                    cb.failures.append((epoch, exc))
-                    self.errors.append(exc)
-                else:
-                    cb._failed(epoch, exc)
-            finally:
-                self.timings.append(time.perf_counter() - start)
-
-    def check(self) -> None:
-        """Re-raise (once) an error the worker met under on_error='raise'."""
-        if self.errors:
-            raise self.errors.pop(0)
-
-    def close(self) -> None:
-        self._closed = True
-        if self.thread.is_alive():
-            self.queue.put(None)
-            self.thread.join()
-
-
-def fmt_list(items: list[Any], limit: int = 12) -> str:
-    """Short, readable list for descriptions and error messages."""
-    items = list(items)
-    shown = ", ".join(str(i) for i in items[:limit])
-    return shown + (f", … ({len(items)} in all)" if len(items) > limit else "")
-
-
-def fmt_choice(idx: np.ndarray, n: int) -> str:
-    """How a capped, evenly spaced choice of indices is described: 'all 32' or '16 of 64, evenly spaced (0, 4, …)'."""
-    if len(idx) == n:
-        return f"all {n}"
-    return f"{len(idx)} of {n}, evenly spaced ({fmt_list(np.asarray(idx).tolist(), 8)})"

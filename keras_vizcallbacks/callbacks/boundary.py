@@ -6,67 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import keras
-import numpy as np
 
-from keras_vizcallbacks import render
-from keras_vizcallbacks.callbacks import _samples
-from keras_vizcallbacks.callbacks.base import Frame, VizCallback, fmt_list
+from keras_vizcallbacks.callbacks._samples import check_classes, fixed_labelled_data
+from keras_vizcallbacks.callbacks.base import Frame, VizCallback
 from keras_vizcallbacks.explain import BOUNDARY_MODES, DecisionRegionExplainer, DecisionRegions
 from keras_vizcallbacks.render.boundary import BoundaryFigure
-
-
-def fixed_labelled_data(
-    data: Any, model: keras.Model, max_points: int, name: str
-) -> tuple[Any, np.ndarray, int, np.ndarray | None]:
-    """``(x, y, n_total, chosen)``: at most ``max_points`` labelled examples, fixed once.
-
-    A dataset is read only up to ``max_points`` examples; arrays keep an evenly
-    spaced choice (``chosen``: their indices) so sorted data keeps every class.
-    """
-    is_stream = _samples._is_dataset(data) or not isinstance(data, (tuple, list, dict, np.ndarray))
-    x, y = _samples.materialize(data, model, limit=max_points if is_stream else None, name=name)
-    if y is None:
-        raise ValueError(
-            f"{name}: no labels. Pass data as an (x, y) tuple of arrays or a tf.data.Dataset of (x, y) "
-            "elements, with integer (or one-hot) labels."
-        )
-    n = len(y)
-    chosen = None
-    if n > max_points:
-        chosen = render.spread(n, max_points)
-        x = _take(x, chosen)
-        y = y[chosen]
-    if not np.issubdtype(np.asarray(y).dtype, np.integer):
-        yf = np.asarray(y, dtype=np.float64)
-        if not np.all(np.isfinite(yf)) or np.any(yf != np.round(yf)):
-            raise ValueError(f"{name}: labels must be integer class indices (or one-hot rows).")
-    return x, np.asarray(y).astype(np.int64), n, chosen
-
-
-def _take(x: Any, idx: np.ndarray) -> Any:
-    if isinstance(x, dict):
-        return {k: np.asarray(v)[idx] for k, v in x.items()}
-    if isinstance(x, list):
-        return [np.asarray(v)[idx] for v in x]
-    return np.asarray(x)[idx]
-
-
-def check_classes(name: str, y: np.ndarray, n_classes: int | None, class_names: Sequence[str] | None) -> int:
-    """The number of classes; ValueError when labels or ``class_names`` do not fit the model's output."""
-    if len(y) and int(y.min()) < 0:
-        raise ValueError(f"{name}: labels must be >= 0, got {int(y.min())}.")
-    top = int(y.max()) + 1 if len(y) else 0
-    if n_classes is not None and top > n_classes:
-        raise ValueError(
-            f"{name}: label {top - 1} is out of range: the model scores {n_classes} classes (0..{n_classes - 1})."
-        )
-    n = n_classes if n_classes is not None else max(top, 2)
-    if class_names is not None and len(class_names) != n:
-        raise ValueError(
-            f"{name}: class_names has {len(class_names)} names but the model scores {n} classes; "
-            f"pass one name per class, in class-index order (got {fmt_list(list(class_names))})."
-        )
-    return n
 
 
 class DecisionBoundary(VizCallback):
@@ -223,11 +167,11 @@ class DecisionBoundary(VizCallback):
         )
         return [Frame(self.tag, image, self.describe(r))]
 
-    def _finish(self) -> None:
-        try:
-            super()._finish()  # the background thread has drawn its last frame
-        finally:
-            self._figure.close()
+    def on_close(self) -> None:
+        self._figure.close()  # every frame is drawn: the figure is rebuilt on the next fit's first draw
+
+    def explainers(self) -> list[Any]:
+        return [self.explainer]
 
     def describe(self, r: DecisionRegions) -> str:
         g = len(r.xx)

@@ -10,8 +10,8 @@ import numpy as np
 
 from keras_vizcallbacks import layers as L
 from keras_vizcallbacks import render
+from keras_vizcallbacks.callbacks._samples import check_classes, fixed_labelled_data
 from keras_vizcallbacks.callbacks.base import Frame, VizCallback
-from keras_vizcallbacks.callbacks.boundary import check_classes, fixed_labelled_data
 from keras_vizcallbacks.explain import (
     CONFUSION_NORMALIZE,
     Predictor,
@@ -120,11 +120,11 @@ class ConfusionMatrix(VizCallback):
         )
         return [Frame(self.view, image, self.describe(counts, acc, correct, total))]
 
-    def _finish(self) -> None:
-        try:
-            super()._finish()  # the background thread has drawn its last frame
-        finally:
-            self._figure.close()
+    def on_close(self) -> None:
+        self._figure.close()  # every frame is drawn: the figure is rebuilt on the next fit's first draw
+
+    def explainers(self) -> list[Any]:
+        return [self.predictor, self.shared]
 
     def describe(self, counts: np.ndarray, acc: float, correct: int, total: int) -> str:
         names = self.class_names or [f"class {k}" for k in range(len(counts))]

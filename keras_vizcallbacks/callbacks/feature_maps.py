@@ -11,8 +11,9 @@ import numpy as np
 from keras_vizcallbacks import layers as L
 from keras_vizcallbacks import render
 from keras_vizcallbacks.callbacks import _samples
-from keras_vizcallbacks.callbacks.base import Frame, VizCallback, fmt_choice, fmt_list
-from keras_vizcallbacks.explain import ActivationProbe
+from keras_vizcallbacks.callbacks._format import fmt_choice, fmt_list
+from keras_vizcallbacks.callbacks.base import Frame, VizCallback
+from keras_vizcallbacks.explain import ActivationProbe, n_outputs
 from keras_vizcallbacks.render.views import feature_map_grid
 
 
@@ -30,7 +31,7 @@ class FeatureMaps(VizCallback):
             ``tf.data.Dataset`` from which the first ``max_samples`` are taken once.
         layers: layer names or paths with spatial outputs; ``None`` for every conv layer.
         labels: optional labels (overrides ``y`` from ``samples``), for captions.
-        class_names: names for the captions.
+        class_names: one name per class, in class-index order, for the captions (labels are class indices).
         max_samples: at most this many samples are drawn.
         max_channels: channels drawn per layer and sample.
         cmap: matplotlib colormap of the tiles.
@@ -97,9 +98,13 @@ class FeatureMaps(VizCallback):
         self.x, self.y = _samples.materialize(
             self.samples, model, labels=self.labels, limit=self.max_samples, name="FeatureMaps samples"
         )
-        _samples.check_classes(self.y, model, self.class_names, name="FeatureMaps samples")
+        n_classes = n_outputs(model, infer_shape=True)
+        _samples.check_classes("FeatureMaps samples", self.y, n_classes, self.class_names)
         self._layers = chosen
         self.probe = ActivationProbe(model, [p for p, _ in chosen])
+
+    def explainers(self) -> list[Any]:
+        return [self.probe]
 
     def _display_inputs(self) -> np.ndarray | None:
         x = self.x

@@ -9,7 +9,8 @@ import keras
 
 from keras_vizcallbacks import layers as L
 from keras_vizcallbacks import render
-from keras_vizcallbacks.callbacks.base import Frame, VizCallback, fmt_choice, fmt_list
+from keras_vizcallbacks.callbacks._format import fmt_choice, fmt_list
+from keras_vizcallbacks.callbacks.base import Frame, VizCallback
 from keras_vizcallbacks.explain import conv_kernels
 from keras_vizcallbacks.render.views import heatmap_filters, rgb_filters
 

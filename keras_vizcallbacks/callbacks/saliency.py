@@ -9,13 +9,13 @@ import keras
 import numpy as np
 
 from keras_vizcallbacks import render
+from keras_vizcallbacks.callbacks._attribution import AttributionView
 from keras_vizcallbacks.callbacks.base import Frame
-from keras_vizcallbacks.callbacks.gradcam import _AttributionView
 from keras_vizcallbacks.explain import SALIENCY_REDUCTIONS, SaliencyExplainer, saliency_method, saliency_options
-from keras_vizcallbacks.render import overlay as ov
+from keras_vizcallbacks.render import overlay
 
 
-class Saliency(_AttributionView):
+class Saliency(AttributionView):
     """Input-gradient maps for fixed samples, tag ``saliency/<method>``.
 
     Per sample: the input, the map alone (``cmap``), and the map overlaid on the
@@ -103,6 +103,9 @@ class Saliency(_AttributionView):
         x = self.explainer.prepare_inputs(self.x)[self.explainer.image_index]  # type: ignore[union-attr]
         return render.to_rgb(np.asarray(x, dtype=np.float32), per=1)
 
+    def explainers(self) -> list[Any]:
+        return [self.explainer]
+
     def compute(self, epoch: int) -> dict[str, np.ndarray]:
         assert self.explainer is not None
         r = self.explainer.explain(self.x, self._class_index(), reduce=self.reduce)
@@ -119,15 +122,15 @@ class Saliency(_AttributionView):
         kw = {"symmetric": self.signed, "percentile": self.percentile}
         panels = [
             images,
-            ov.attribution_image(maps, self.cmap, **kw),
-            ov.overlay(images, maps, self.cmap, self.alpha, **kw),
+            overlay.attribution_image(maps, self.cmap, **kw),
+            overlay.overlay(images, maps, self.cmap, self.alpha, **kw),
         ]
         captions, correct = self._captions(computed["classes"], computed["probabilities"])
-        grid = ov.sample_grid(panels, captions, correct=correct, panel_px=96)
+        grid = overlay.sample_grid(panels, captions, correct=correct, panel_px=96)
         pct = self.percentile
         top_label = "max" if pct is None else f"p{pct:g}"
         ends = ("-" + top_label, "+" + top_label) if self.signed else ("min", top_label)
-        bar = ov.colour_bar(grid.shape[1], self.cmap, (ends[0], f"{ends[1]}  (epoch {epoch})"))
+        bar = overlay.colour_bar(grid.shape[1], self.cmap, (ends[0], f"{ends[1]}  (epoch {epoch})"))
         image = np.concatenate([grid, bar], axis=0)
         opts = ", ".join(f"{k}={v!r}" for k, v in self.method_options.items() if not isinstance(v, np.ndarray))
         top = "its maximum" if pct is None else f"its {pct:g}th percentile (clipped above)"

@@ -9,6 +9,7 @@ from keras_vizcallbacks.writers.registry import (
     check,
     open_writers,
     release,
+    run_later,
     run_path,
     validate_run_name,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "read_descriptions",
     "read_images",
     "release",
+    "run_later",
     "run_path",
     "validate_run_name",
 ]

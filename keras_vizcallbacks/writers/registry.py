@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -84,6 +85,12 @@ def _encoder() -> ThreadPoolExecutor:
         if _ENCODER is None:
             _ENCODER = ThreadPoolExecutor(max_workers=ENCODER_THREADS, thread_name_prefix="keras_vizcallbacks-encode")
         return _ENCODER
+
+
+def run_later(fn: Callable[..., Any], *args: Any) -> Future:
+    """Run ``fn(*args)`` on the shared background threads (the PNG encoders, first come first served);
+    returns its Future. The callbacks' ``async_write`` draws there."""
+    return _encoder().submit(fn, *args)
 
 
 def run_path(log_dir: str, run_name: str) -> str:

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 import viewset
-from conftest import compiled, random_data, small_functional, small_sequential
+from util import compiled, random_data, small_functional, small_sequential
 
 import keras_vizcallbacks as kv
 
@@ -57,8 +57,6 @@ def test_unknown_layer_names_what_exists(model, log_dir, xy, name):
 
 
 def test_gradcam_unknown_layer(model, log_dir, xy):
-    if not hasattr(kv, "GradCAM"):
-        pytest.skip("GradCAM has not landed")
     x, y = xy
     cb = viewset.build("GradCAM", log_dir, x[:2], y[:2], layer="conv_nope")
     err = fails_before_first_batch(model, cb, "conv_nope")
@@ -77,8 +75,6 @@ def test_dense_layer_for_feature_maps(model, log_dir, xy):
 
 
 def test_gradcam_dense_layer(model, log_dir, xy):
-    if not hasattr(kv, "GradCAM"):
-        pytest.skip("GradCAM has not landed")
     x, y = xy
     cb = viewset.build("GradCAM", log_dir, x[:2], y[:2], layer="out")
     err = fails_before_first_batch(model, cb, "out")
@@ -105,8 +101,6 @@ def test_no_conv_layer_feature_maps(log_dir, xy):
 
 
 def test_no_conv_layer_gradcam(log_dir, xy):
-    if not hasattr(kv, "GradCAM"):
-        pytest.skip("GradCAM has not landed")
     x, y = xy
     fails_before_first_batch(dense_only(), viewset.build("GradCAM", log_dir, x[:2], y[:2]), "conv|spatial")
 
@@ -155,6 +149,24 @@ def test_more_class_names_than_outputs(model, log_dir, xy, name):
     cb = viewset.build(name, log_dir, x[:4], y[:4], class_names=["a", "b", "c", "d", "e"])
     err = fails_before_first_batch(model, cb, r"class_names")
     assert "5" in str(err) and "3" in str(err), str(err)
+
+
+@pytest.mark.parametrize("name", SAMPLE_VIEWS)
+def test_fewer_class_names_than_outputs(model, log_dir, xy, name):
+    """One rule for every view: exactly one class name per class (labels 0 and 1 fit two names, still an error)."""
+    x, _ = xy
+    y = np.array([0, 1, 0, 1])
+    cb = viewset.build(name, log_dir, x[:4], y, class_names=["a", "b"])
+    err = fails_before_first_batch(model, cb, r"class_names has 2 names but the model scores 3 classes")
+    assert "one name per class" in str(err), str(err)
+
+
+@pytest.mark.parametrize("name", SAMPLE_VIEWS)
+def test_one_class_name_per_class_is_accepted(model, log_dir, xy, name):
+    x, y = xy
+    cb = viewset.build(name, log_dir, x[:4], y[:4], class_names=["a", "b", "c"])
+    model.fit(x, y, epochs=1, batch_size=4, verbose=0, callbacks=[cb])
+    assert cb.failures == [] and len(cb.written) >= 1
 
 
 # ------------------------------------------------------------------ log_dir, run_name

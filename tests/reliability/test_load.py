@@ -13,8 +13,7 @@ import numpy as np
 import psutil
 import pytest
 import viewset
-from conftest import compiled
-from util import read_run
+from util import compiled, read_run
 
 import keras_vizcallbacks as kv
 

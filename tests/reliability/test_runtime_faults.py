@@ -11,8 +11,7 @@ import keras
 import numpy as np
 import pytest
 import viewset
-from conftest import compiled, random_data, small_functional
-from util import image, read_run
+from util import compiled, image, random_data, read_run, small_functional
 
 import keras_vizcallbacks as kv
 from keras_vizcallbacks.writers.tensorboard import TensorBoardWriter

@@ -1,0 +1,122 @@
+"""What the gradient views (`GradCAM`, `Saliency`) share: samples, labels, the target class,
+class names and the captions. Both views import it; neither imports the other."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+
+from keras_vizcallbacks import render
+from keras_vizcallbacks.callbacks._samples import check_classes, materialize
+from keras_vizcallbacks.callbacks.base import VizCallback
+from keras_vizcallbacks.explain import split_inputs
+
+TARGETS = ("predicted", "true")
+
+
+class AttributionView(VizCallback):
+    """Samples, labels, target and captions for the gradient views (`GradCAM`, `Saliency`)."""
+
+    def __init__(
+        self,
+        log_dir: str,
+        samples: Any,
+        labels: Any = None,
+        *,
+        target: str | int = "predicted",
+        class_names: Sequence[str] | None = None,
+        max_samples: int = 8,
+        image_input: str | int | None = None,
+        cmap: str = "jet",
+        alpha: float = 0.5,
+        **options: Any,
+    ) -> None:
+        super().__init__(log_dir, **options)
+        if isinstance(target, str):
+            if target not in TARGETS:
+                raise ValueError(f"target must be 'predicted', 'true' or a class index, got {target!r}.")
+        elif isinstance(target, bool) or not isinstance(target, (int, np.integer)):
+            raise ValueError(f"target must be 'predicted', 'true' or a class index, got {target!r}.")
+        if not isinstance(max_samples, int) or max_samples < 1:
+            raise ValueError(f"max_samples must be an integer >= 1, got {max_samples!r}.")
+        if not 0.0 <= float(alpha) <= 1.0:
+            raise ValueError(f"alpha must be in [0, 1], got {alpha!r}.")
+        render.lut(cmap)  # unknown colormap: ValueError now
+        self.samples = samples
+        self.labels = labels
+        self.target = target
+        self.class_names = None if class_names is None else [str(c) for c in class_names]
+        self.max_samples = max_samples
+        self.image_input = image_input
+        self.cmap = cmap
+        self.alpha = float(alpha)
+        self.x: Any = None
+        self.y: np.ndarray | None = None
+
+    # ------------------------------------------------------------ preparation
+    def _load_samples(self, model: keras.Model) -> None:
+        name = type(self).__name__
+        self.x, self.y = materialize(
+            self.samples, model, labels=self.labels, limit=self.max_samples, name=f"{name} samples"
+        )
+
+    def _check_targets(self, n_classes: int | None) -> None:
+        """ValueError naming the fix for labels, target and class_names that do not fit the model."""
+        name = type(self).__name__
+        n_classes = check_classes(name, self.y, n_classes, self.class_names)
+        if self.y is not None:
+            self.y = np.asarray(self.y).astype(np.int64)
+        if self.target == "true" and self.y is None:
+            raise ValueError(
+                f"{name}: target='true' needs the true labels: pass labels=..., or samples as an (x, y) tuple "
+                "or a dataset of (x, y); or use target='predicted' or a class index."
+            )
+        if not isinstance(self.target, str) and not 0 <= int(self.target) < n_classes:
+            raise ValueError(
+                f"{name}: target class {int(self.target)} is out of range: the model has {n_classes} classes "
+                f"(0..{n_classes - 1})."
+            )
+
+    def _class_index(self) -> Any:
+        if self.target == "predicted":
+            return None
+        if self.target == "true":
+            return self.y
+        return int(self.target)
+
+    def _target_text(self) -> str:
+        if self.target == "predicted":
+            return "each sample's predicted class"
+        if self.target == "true":
+            return "each sample's true class"
+        return f"class {self._name(int(self.target))}"
+
+    # ------------------------------------------------------------ drawing helpers
+    @property
+    def _image_index(self) -> int:
+        return self.explainer.image_index  # type: ignore[attr-defined]
+
+    def _name(self, k: int) -> str:
+        return self.class_names[k] if self.class_names else str(k)
+
+    def _display_images(self) -> np.ndarray:
+        x = self.x
+        if isinstance(x, (list, dict)):
+            _, xs = split_inputs(self.model, x, self._image_index)
+            x = xs[self._image_index]
+        return render.to_rgb(np.asarray(x, dtype=np.float32), per=1)
+
+    def _captions(self, classes: np.ndarray, probs: np.ndarray) -> tuple[list[list[str]], list[bool | None]]:
+        predicted = np.argmax(probs, axis=1)
+        captions, correct = [], []
+        for i, (cls, pred) in enumerate(zip(classes, predicted, strict=True)):
+            lines = [f"#{i}  true: {self._name(int(self.y[i]))}" if self.y is not None else f"#{i}"]
+            lines.append(f"pred: {self._name(int(pred))}  p={probs[i, pred]:.2f}")
+            if int(cls) != int(pred):
+                lines.append(f"map of: {self._name(int(cls))}  p={probs[i, cls]:.2f}")
+            captions.append(lines)
+            correct.append(None if self.y is None else bool(int(self.y[i]) == int(pred)))
+        return captions, correct
