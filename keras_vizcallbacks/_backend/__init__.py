@@ -15,8 +15,8 @@ API (the same on every backend)
 ``compile_function(fn, name="fn", *, state=None) -> TracedFunction``
     ``fn(*args)`` compiled where the backend compiles: ``tf.function`` on
     TensorFlow, ``jax.jit`` on JAX; PyTorch runs it eagerly under
-    ``torch.no_grad()`` (eager measured faster than ``torch.compile`` for
-    these calls, see ``torch.py``). Arguments are arrays (numpy or the
+    ``torch.no_grad()`` (``torch.compile`` measured no faster for these calls
+    and costs ~20 s per function and shape, see ``torch.py``). Arguments are arrays (numpy or the
     backend's tensors) or lists / tuples / dicts of them; numpy arguments are
     converted to the backend's tensors. Results are the backend's tensors:
     pass them through `to_numpy`. ``.traces`` counts traces, one per input
