@@ -19,6 +19,7 @@ models first (``jax_state_sync`` returns at once when nothing is pending).
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -36,7 +37,9 @@ class TracedFunction(_Base):
 
     def __init__(self, fn: Callable[..., Any], name: str = "fn", state: Any = None) -> None:
         super().__init__(fn, name)
-        self.variables, self._models = state_variables(state)
+        self.variables, models = state_variables(state)
+        # Weakly: a cache keyed weakly by the model may hold this function (no cycle back to the key).
+        self._models = [weakref.ref(m) for m in models]
         variables = self.variables
 
         def pure(values: list[Any], *args: Any) -> Any:
@@ -50,8 +53,10 @@ class TracedFunction(_Base):
         self._compiled = jax.jit(pure)
 
     def __call__(self, *args: Any) -> Any:
-        for model in self._models:
-            sync_model_state(model)
+        for ref in self._models:
+            model = ref()
+            if model is not None:
+                sync_model_state(model)
         values = [v.value for v in self.variables]
         args = jax.tree_util.tree_map(as_numpy_leaf, args)
         return self._compiled(values, *args)

@@ -249,6 +249,22 @@ def test_fit_each_epoch_and_batch_sees_the_current_weights():
     assert f.traces == 1
 
 
+def test_compiled_function_does_not_keep_its_state_model_alive():
+    """Views cache compiled functions in weak-keyed registries (model -> functions): the
+    function must not hold the model itself, or the model could never be collected."""
+    import gc
+    import weakref
+
+    model = case_sequential()[0]
+    ref = weakref.ref(model)
+    f = _backend.compile_function(lambda x: x + 1.0, "weak", state=model)
+    np.testing.assert_allclose(_backend.to_numpy(f(np.zeros(2, np.float32))), 1.0)
+    del model
+    gc.collect()
+    assert ref() is None
+    np.testing.assert_allclose(_backend.to_numpy(f(np.zeros(2, np.float32))), 1.0)  # still callable
+
+
 def test_unconnected_input_gets_zero_gradient():
     model, xs = case_sequential()[:2]
 
