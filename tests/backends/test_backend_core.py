@@ -343,6 +343,24 @@ def test_split_without_delta_is_the_plain_forward_pass():
     assert split.zeros(xs).shape == (4, *_backend.to_numpy(a).shape[1:])
 
 
+def test_split_of_a_model_without_a_fixed_input_size():
+    model = keras.Sequential(
+        [
+            keras.Input((None, None, 3)),
+            keras.layers.Conv2D(4, 3, name="c", **Z),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(2, **Z),
+        ]
+    )
+    randomize(model)
+    split = split_at(model, "c")
+    x = X[:2, :9, :7]
+    delta = split.zeros(x)
+    assert split.activation_shape == (None, None, 4) and delta.shape == (2, 7, 5, 4)
+    a, _ = split(x, delta)
+    assert _backend.to_numpy(a).shape == delta.shape
+
+
 def test_traces_once_per_signature():
     f = _backend.compile_function(lambda x, y: x * 2.0 + y, "sig")
     for _ in range(3):
