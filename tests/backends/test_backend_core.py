@@ -1,0 +1,443 @@
+"""_backend and _split on the process's Keras backend: gradients against the backend's own
+autodiff, weights read at call time (no frozen jit closure), traces, to_numpy, thread limits,
+and TensorFlow left unloaded under JAX and PyTorch. See native_autodiff.py for how to run each backend."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+from native_autodiff import BACKEND, native_grad, numpy_of
+
+from keras_vizcallbacks import _backend
+from keras_vizcallbacks._split import split_at
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+RNG = np.random.default_rng(0)
+X = RNG.random((4, 12, 12, 3), dtype=np.float32)
+META = RNG.standard_normal((4, 5)).astype(np.float32)
+TARGET = np.array([0, 1, 2, 1], dtype=np.int32)
+
+
+# Weights are set by `randomize`; zeros initializers keep model construction cheap on JAX,
+# which compiles every distinct eager op (a random initializer is several) on first use.
+Z = {"kernel_initializer": "zeros", "bias_initializer": "zeros"}
+
+
+def randomize(model: keras.Model, seed: int = 1) -> None:
+    """Deterministic weights with non-zero biases, set without any framework's RNG."""
+    rng = np.random.default_rng(seed)
+    model.set_weights([(rng.standard_normal(w.shape) * 0.4).astype(np.float32) for w in model.get_weights()])
+
+
+def picked(logits, target):
+    """The target class's logit per example (a backend tensor)."""
+    onehot = keras.ops.one_hot(keras.ops.convert_to_tensor(target), logits.shape[-1], dtype=logits.dtype)
+    return keras.ops.sum(logits * onehot, axis=-1)
+
+
+def pre_softmax(dense, h):
+    return keras.ops.matmul(h, keras.ops.cast(dense.kernel, h.dtype)) + keras.ops.cast(dense.bias, h.dtype)
+
+
+# --------------------------------------------------------------------------- models with hand-written halves
+# Each case: (model, inputs list, image index, layer path, body(xs) -> A, head(A, xs) -> logits),
+# body and head written from the model's own layers, pre-softmax, without _split.
+
+
+def case_sequential():
+    model = keras.Sequential(
+        [
+            keras.Input((12, 12, 3)),
+            keras.layers.Conv2D(4, 3, activation="relu", name="c1", **Z),
+            keras.layers.MaxPooling2D(2, name="p1"),
+            keras.layers.Conv2D(6, 3, activation="relu", name="c2", **Z),
+            keras.layers.GlobalAveragePooling2D(name="gap"),
+            keras.layers.Dense(3, activation="softmax", name="out", **Z),
+        ]
+    )
+    randomize(model)
+    c1, p1, c2, gap, out = (model.get_layer(n) for n in ("c1", "p1", "c2", "gap", "out"))
+    return model, [X], 0, "c1", lambda xs: c1(xs[0]), lambda a, xs: pre_softmax(out, gap(c2(p1(a))))
+
+
+def case_residual():
+    """The split layer's output is added to a connection that bypasses it."""
+    inp = keras.Input((12, 12, 3))
+    c0 = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="c0", **Z)
+    c1 = keras.layers.Conv2D(4, 3, padding="same", name="c1", **Z)
+    add, relu = keras.layers.Add(name="add"), keras.layers.ReLU(name="relu")
+    gap = keras.layers.GlobalAveragePooling2D(name="gap")
+    out = keras.layers.Dense(3, activation="softmax", name="out", **Z)
+    h0 = c0(inp)
+    model = keras.Model(inp, out(gap(relu(add([c1(h0), h0])))))
+    randomize(model)
+    return (
+        model,
+        [X],
+        0,
+        "c1",
+        lambda xs: c1(c0(xs[0])),
+        lambda a, xs: pre_softmax(out, gap(relu(add([a, c0(xs[0])])))),
+    )
+
+
+def case_nested():
+    """The layer sits inside a functional backbone used as a layer of a Sequential model."""
+    inp = keras.Input((12, 12, 3))
+    b1 = keras.layers.Conv2D(4, 3, activation="relu", name="b1", **Z)
+    pool = keras.layers.MaxPooling2D(2, name="bpool")
+    b2 = keras.layers.Conv2D(6, 3, activation="relu", name="b2", **Z)
+    base = keras.Model(inp, b2(pool(b1(inp))), name="base")
+    gap = keras.layers.GlobalAveragePooling2D(name="gap")
+    out = keras.layers.Dense(3, activation="softmax", name="out", **Z)
+    model = keras.Sequential([keras.Input((12, 12, 3)), base, gap, out])
+    randomize(model)
+    return model, [X], 0, "base/b1", lambda xs: b1(xs[0]), lambda a, xs: pre_softmax(out, gap(b2(pool(a))))
+
+
+def case_multi_input():
+    """Two inputs, the image second; the other input joins after the conv trunk."""
+    meta = keras.Input((5,), name="meta")
+    img = keras.Input((12, 12, 3), name="image")
+    c1 = keras.layers.Conv2D(4, 3, activation="relu", name="c1", **Z)
+    c2 = keras.layers.Conv2D(5, 3, activation="relu", name="c2", **Z)
+    gap, dm = keras.layers.GlobalAveragePooling2D(name="gap"), keras.layers.Dense(3, name="m", **Z)
+    cat, out = keras.layers.Concatenate(name="cat"), keras.layers.Dense(3, activation="softmax", name="out", **Z)
+    model = keras.Model([meta, img], out(cat([gap(c2(c1(img))), dm(meta)])))
+    randomize(model)
+    return (
+        model,
+        [META, X],
+        1,
+        "c1",
+        lambda xs: c1(xs[1]),
+        lambda a, xs: pre_softmax(out, cat([gap(c2(a)), dm(xs[0])])),
+    )
+
+
+CASES = {
+    "sequential": case_sequential,
+    "residual": case_residual,
+    "nested": case_nested,
+    "multi_input": case_multi_input,
+}
+
+
+def gradient_function(model, split, idx, name="grads"):
+    """Ours: the split probe differentiated by _backend.value_and_grads inside compile_function."""
+
+    def call(xs, delta, target):
+        def fn(ws, xs, target):
+            inputs = list(xs)
+            inputs[idx] = ws[0]
+            a, logits = split(inputs, ws[1])
+            return picked(logits, target), (a, logits)
+
+        return _backend.value_and_grads(fn, [xs[idx], delta], xs, target)
+
+    return _backend.compile_function(call, name, state=model)
+
+
+def reference(case_parts, xs, target):
+    """(A, logits, d score/d image, d score/d A) by the backend's own autodiff."""
+    _, _, idx, _, body, head = case_parts
+
+    def with_image(img):
+        inputs = list(xs)
+        inputs[idx] = img
+        return inputs
+
+    a = body(xs)
+    logits = head(a, xs)
+    g_image = native_grad(lambda img: picked(head(body(with_image(img)), with_image(img)), target), xs[idx])
+    g_a = native_grad(lambda v: picked(head(v, xs), target), numpy_of(a))
+    return numpy_of(a), numpy_of(logits), g_image, g_a
+
+
+def assert_close(ours, ref, what):
+    ours, ref = np.asarray(ours, dtype=np.float64), np.asarray(ref, dtype=np.float64)
+    assert ours.shape == ref.shape, f"{what}: shape {ours.shape} != {ref.shape}"
+    scale = max(float(np.abs(ref).max()), 1e-12)
+    np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-5 * scale, err_msg=what)
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_backend_module_is_the_keras_backend():
+    assert _backend.name() == BACKEND == os.environ["KERAS_BACKEND"]
+    assert _backend.module().__name__ == f"keras_vizcallbacks._backend.{BACKEND}"
+    assert isinstance(_backend.compile_function(lambda x: x), _backend.TracedFunction)
+
+
+@pytest.mark.parametrize("kind", list(CASES))
+def test_gradients_match_native_autodiff(kind):
+    parts = CASES[kind]()
+    model, xs, idx, path, _, _ = parts
+    split = split_at(model, path)
+    f = gradient_function(model, split, idx)
+    scores, (a, logits), (g_image, g_a) = f(xs, split.zeros(xs), TARGET)
+    ref_a, ref_logits, ref_g_image, ref_g_a = reference(parts, xs, TARGET)
+
+    assert np.abs(ref_g_a).max() > 0 and np.abs(ref_g_image).max() > 0  # the comparison means something
+    assert_close(_backend.to_numpy(a), ref_a, "layer output")
+    assert_close(_backend.to_numpy(logits), ref_logits, "logits (pre-softmax)")
+    assert_close(_backend.to_numpy(scores), ref_logits[np.arange(len(TARGET)), TARGET], "scores")
+    assert_close(_backend.to_numpy(g_image), ref_g_image, "d score / d image")
+    assert_close(_backend.to_numpy(g_a), ref_g_a, "d score / d layer output")
+    assert _backend.to_numpy(g_image).dtype == np.float32 and _backend.to_numpy(g_a).dtype == np.float32
+    assert f.traces == 1
+
+
+def test_changed_weights_change_the_result_with_one_trace():
+    parts = case_residual()
+    model, xs, idx, path, _, _ = parts
+    split = split_at(model, path)
+    f = gradient_function(model, split, idx)
+    delta = split.zeros(xs)
+    _, _, (_, g_before) = f(xs, delta, TARGET)
+    g_before = _backend.to_numpy(g_before).copy()
+
+    randomize(model, seed=7)  # what a training step does: new values in the same variables
+    _, (_, logits), (g_image, g_a) = f(xs, delta, TARGET)
+    _, ref_logits, ref_g_image, ref_g_a = reference(parts, xs, TARGET)
+    assert not np.allclose(ref_g_a, g_before)
+    assert_close(_backend.to_numpy(logits), ref_logits, "logits after the weights changed")
+    assert_close(_backend.to_numpy(g_a), ref_g_a, "d score / d A after the weights changed")
+    assert_close(_backend.to_numpy(g_image), ref_g_image, "d score / d image after the weights changed")
+    assert f.traces == 1
+
+
+def test_fit_each_epoch_and_batch_sees_the_current_weights():
+    """Under fit (Keras' JAX trainer holds the weights outside the variables during an epoch),
+    a compiled function called from on_epoch_end and from on_train_batch_end matches the
+    reference on the weights of that moment, and the weights move between the calls."""
+    parts = case_sequential()
+    model, xs, idx, path, _, _ = parts
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss="sparse_categorical_crossentropy")
+    split = split_at(model, path)
+    f = gradient_function(model, split, idx)
+    delta = split.zeros(xs)
+    seen: list[tuple[str, np.ndarray, np.ndarray]] = []
+
+    class Probe(keras.callbacks.Callback):
+        def record(self, when):
+            _, _, (_, g_a) = f(xs, delta, TARGET)  # syncs the trainer's state itself
+            _backend.sync_model_state(self.model)  # the hand-written reference reads the variables
+            seen.append((when, _backend.to_numpy(g_a).copy(), reference(parts, xs, TARGET)[3]))
+
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 0:
+                self.record("batch")
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.record("epoch")
+
+    y = np.array([0, 1, 2, 0] * 4, dtype=np.int32)
+    model.fit(np.concatenate([X] * 4), y, epochs=2, batch_size=8, verbose=0, callbacks=[Probe()])
+    assert [w for w, _, _ in seen] == ["batch", "epoch", "batch", "epoch"]
+    for when, ours, ref in seen:
+        assert_close(ours, ref, f"gradient at {when} end")
+    grads = [ours for _, ours, _ in seen]
+    assert all(not np.allclose(grads[i], grads[i + 1]) for i in range(3)), "the weights did not move"
+    assert f.traces == 1
+
+
+def test_compiled_function_does_not_keep_its_state_model_alive():
+    """Views cache compiled functions in weak-keyed registries (model -> functions): the
+    function must not hold the model itself, or the model could never be collected."""
+    import gc
+    import weakref
+
+    model = case_sequential()[0]
+    ref = weakref.ref(model)
+    f = _backend.compile_function(lambda x: x + 1.0, "weak", state=model)
+    np.testing.assert_allclose(_backend.to_numpy(f(np.zeros(2, np.float32))), 1.0)
+    del model
+    gc.collect()
+    assert ref() is None
+    np.testing.assert_allclose(_backend.to_numpy(f(np.zeros(2, np.float32))), 1.0)  # still callable
+
+
+def test_unconnected_input_gets_zero_gradient():
+    model, xs = case_sequential()[:2]
+
+    def call(x, z):
+        return _backend.value_and_grads(lambda ws: (keras.ops.sum(model(ws[0]), axis=-1), None), [x, z])
+
+    f = _backend.compile_function(call, "unconnected", state=model)
+    _, _, (gx, gz) = f(xs[0], np.ones((4, 7), np.float32))
+    gz = _backend.to_numpy(gz)
+    assert gz.shape == (4, 7) and gz.dtype == np.float32 and not gz.any()
+    assert np.abs(_backend.to_numpy(gx)).max() > 0
+
+
+def test_value_and_grads_runs_uncompiled():
+    parts = case_nested()
+    model, xs, _, path, _, _ = parts
+    split = split_at(model, path)
+
+    def fn(ws):
+        a, logits = split(ws[0], ws[1])
+        return picked(logits, TARGET), a
+
+    scores, _, (g_image, g_a) = _backend.value_and_grads(fn, [xs[0], split.zeros(xs)])
+    _, ref_logits, ref_g_image, ref_g_a = reference(parts, xs, TARGET)
+    assert_close(_backend.to_numpy(scores), ref_logits[np.arange(len(TARGET)), TARGET], "eager scores")
+    assert_close(_backend.to_numpy(g_a), ref_g_a, "eager d score / d A")
+    assert_close(_backend.to_numpy(g_image), ref_g_image, "eager d score / d image")
+
+
+def test_mixed_precision_gradients_are_float32_and_close():
+    """float16 compute: the backward pass runs in the compute dtype,
+    the gradients come back float32 and close to the float32 reference on the same weights."""
+    policy = "mixed_float16"
+    parts32 = case_sequential()
+    weights = parts32[0].get_weights()
+    _, _, ref_g_image, ref_g_a = reference(parts32, [X], TARGET)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        model, xs, idx, path, _, _ = case_sequential()
+        model.set_weights(weights)
+        assert model.get_layer("c1").compute_dtype != "float32"
+        split = split_at(model, path)
+        f = gradient_function(model, split, idx, "mixed")
+        _, (a, _), (g_image, g_a) = f(xs, split.zeros(xs), TARGET)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    g_image, g_a = _backend.to_numpy(g_image), _backend.to_numpy(g_a)
+    assert g_image.dtype == np.float32 and g_a.dtype == np.float32
+    assert keras.backend.standardize_dtype(a.dtype) in ("float16", "bfloat16")  # really low precision
+    tol = 0.01  # float16 keeps ~3 decimal digits; measured 0.06-0.1% on the three backends
+    for ours, ref, what in ((g_image, ref_g_image, "image"), (g_a, ref_g_a, "layer output")):
+        err = np.abs(ours - ref).max() / np.abs(ref).max()
+        assert err < tol, f"mixed precision d score / d {what}: max error {err:.3g} of the largest gradient"
+
+
+def test_split_rejects_ambiguous_and_unknown_layers():
+    model = case_sequential()[0]
+    with pytest.raises(ValueError, match=r"No layer path 'nope'.*c1"):
+        split_at(model, "nope")
+    with pytest.raises(ValueError, match="model's output"):
+        split_at(model, "out")
+    inp = keras.Input((6, 6, 2))
+    shared = keras.layers.Conv2D(2, 1, name="shared", **Z)
+    twice = keras.Model(inp, keras.layers.GlobalAveragePooling2D()(shared(shared(inp))))
+    with pytest.raises(ValueError, match="called 2 times"):
+        split_at(twice, "shared")
+
+
+def test_split_without_delta_is_the_plain_forward_pass():
+    model, xs, _, path, _, _ = case_residual()
+    split = split_at(model, path)
+    a, logits = split(xs)
+    probs = _backend.to_numpy(keras.ops.softmax(logits, axis=-1))
+    np.testing.assert_allclose(probs, _backend.to_numpy(model(xs[0])), rtol=1e-5, atol=1e-6)
+    assert split.zeros(xs).shape == (4, *_backend.to_numpy(a).shape[1:])
+
+
+def test_split_of_a_model_without_a_fixed_input_size():
+    model = keras.Sequential(
+        [
+            keras.Input((None, None, 3)),
+            keras.layers.Conv2D(4, 3, name="c", **Z),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(2, **Z),
+        ]
+    )
+    randomize(model)
+    split = split_at(model, "c")
+    x = X[:2, :9, :7]
+    delta = split.zeros(x)
+    assert split.activation_shape == (None, None, 4) and delta.shape == (2, 7, 5, 4)
+    a, _ = split(x, delta)
+    assert _backend.to_numpy(a).shape == delta.shape
+
+
+def test_traces_once_per_signature():
+    f = _backend.compile_function(lambda x, y: x * 2.0 + y, "sig")
+    for _ in range(3):
+        np.testing.assert_allclose(_backend.to_numpy(f(np.ones((2, 3), np.float32), np.float32(1))), 3.0)
+    assert f.traces == 1
+    f(np.ones((5, 3), np.float32), np.float32(1))
+    assert f.traces == 2
+
+
+def test_to_numpy_reads_each_kind_of_tensor():
+    expected = np.arange(6, dtype=np.float32).reshape(2, 3)
+    tensors = [keras.ops.convert_to_tensor(expected), keras.Variable(expected), expected, expected.tolist()]
+    if BACKEND == "torch":
+        import torch
+
+        tensors.append(torch.tensor(expected, requires_grad=True) * 1.0)  # part of a graph
+        tensors.append(torch.tensor(expected, dtype=torch.bfloat16))  # numpy has no bfloat16
+    for t in tensors:
+        out = _backend.to_numpy(t)
+        assert isinstance(out, np.ndarray)
+        np.testing.assert_array_equal(out.astype(np.float32), expected)
+
+
+def run_python(code: str) -> str:
+    env = {**os.environ, "KERAS_BACKEND": BACKEND, "PYTHONPATH": ROOT}
+    env.pop("XLA_FLAGS", None)
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_backend_package_imports_lazily_and_limits_threads_before_the_first_op():
+    """In a fresh process: ``_backend`` alone (its parent package stubbed, which imports
+    everything today) loads neither Keras nor a framework; ``limit_threads(1)`` then loads
+    the backend and takes effect before its first op."""
+    check = {
+        "tensorflow": "import tensorflow as tf; print(tf.config.threading.get_intra_op_parallelism_threads(), "
+        "tf.config.threading.get_inter_op_parallelism_threads())",
+        "jax": "import os; print(os.environ['XLA_FLAGS'])",
+        "torch": "import torch; print(torch.get_num_threads(), torch.get_num_interop_threads())",
+    }[BACKEND]
+    out = run_python(
+        f"""
+        import sys, types
+        pkg = types.ModuleType("keras_vizcallbacks")
+        pkg.__path__ = [{os.path.join(ROOT, "keras_vizcallbacks")!r}]
+        sys.modules["keras_vizcallbacks"] = pkg
+        import keras_vizcallbacks._backend as B
+        print(sorted(m for m in ("keras", "tensorflow", "jax", "torch") if m in sys.modules))
+        print(B.limit_threads(1))
+        print(sorted(m for m in ("keras", "tensorflow", "jax", "torch") if m in sys.modules))
+        {check}
+        """
+    )
+    before, applied, after, value = out.strip().splitlines()[-4:]
+    assert before == "[]"
+    assert applied == "True"
+    after = eval(after)
+    assert "keras" in after and BACKEND in after
+    assert ("tensorflow" in after) == (BACKEND == "tensorflow")
+    if BACKEND == "jax":
+        assert "intra_op_parallelism_threads=1" in value and "--xla_cpu_multi_thread_eigen=false" in value
+    else:
+        assert value == "1 1"
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="JAX only: limits after the backend started are refused")
+def test_jax_limit_threads_after_start_is_refused():
+    import jax.numpy as jnp
+
+    jnp.ones(2).block_until_ready()
+    assert _backend.limit_threads(1) is False
+
+
+@pytest.mark.skipif(BACKEND == "tensorflow", reason="TensorFlow is the backend")
+def test_zz_tensorflow_never_loaded():
+    """Runs last in this module: everything above (splits, gradients, a fit) left TensorFlow unloaded."""
+    assert "tensorflow" not in sys.modules
