@@ -3,9 +3,10 @@
 `encode_png` is a small PNG encoder of our own (numpy + the standard library's zlib): no
 TensorFlow, so it works under every Keras backend. Every row is stored unfiltered (PNG filter
 type 0) and deflated at zlib level ``PNG_COMPRESSION`` (1). On the views' composites (flat
-backgrounds, nearest-neighbour upscaled tiles, heatmaps) this is 2-3x faster than Pillow's or
-TensorFlow's encoder (both try five filters on every row) and the files are no larger; zlib
-releases the GIL while it deflates, so the writers' two encoder threads encode in parallel.
+backgrounds, nearest-neighbour upscaled tiles, heatmaps) this is 2.4-3.4x faster than Pillow's
+or TensorFlow's encoder (both try five filters on every row) and the files are a little smaller.
+zlib releases the GIL while it deflates (as those two do), so the writers' two encoder threads
+encode in parallel when two cores are free.
 ``benchmarks/png_encode.py`` measures the three side by side.
 """
 
