@@ -1,20 +1,23 @@
-"""Turning one tag's images over all steps into an animated GIF or a contact sheet.
+"""Turning one tag's images over all steps into an animation (APNG or GIF) or a contact sheet.
 
-Reads the event files of a TensorBoard run directory (`keras_vizcallbacks.writers.read_images`),
-so it works on any log directory written by the callbacks, during or after training::
+Reads the event files of a TensorBoard run directory (`keras_vizcallbacks.writers.read_images`,
+which loads neither TensorFlow nor Keras), so it works on any log directory written by the
+callbacks, during or after training::
 
     from keras_vizcallbacks import export
-    export.export_tag("logs/run1", "filters/conv2d", "evolution.gif")       # animated GIF
+    export.export_tag("logs/run1", "filters/conv2d", "evolution.apng")      # animated PNG, lossless
+    export.export_tag("logs/run1", "filters/conv2d", "evolution.gif")       # animated GIF, 256 colours a frame
     export.export_tag("logs/run1", "filters/conv2d", "evolution.png")       # contact sheet
     export.list_runs("logs/run1")  # {"viz": {"filters/conv2d": [0, 1, 2, ...], ...}, ...}
 
-Each frame carries a strip with its step (= epoch index, 0-based) so a GIF or a
+Each frame carries a strip with its step (= epoch index, 0-based) so an animation or a
 sheet says which epoch every picture shows.
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 import os
 from collections.abc import Iterable, Sequence
 
@@ -22,9 +25,12 @@ import numpy as np
 from PIL import Image
 
 from keras_vizcallbacks import render, writers
+from keras_vizcallbacks.writers import events
+from keras_vizcallbacks.writers.png import encode_apng, image_format
 
 __all__ = [
     "contact_sheet",
+    "evolution_apng",
     "evolution_gif",
     "export_tag",
     "find_runs",
@@ -32,6 +38,7 @@ __all__ = [
     "gif_frames",
     "latest_per_step",
     "list_runs",
+    "list_tags",
     "load_records",
 ]
 
@@ -54,11 +61,12 @@ def find_runs(logdir: str) -> list[str]:
 
 def list_runs(logdir: str) -> dict[str, dict[str, list[int]]]:
     """``{run: {image tag: [steps]}}`` for every run under ``logdir`` (runs without images have ``{}``)."""
-    out: dict[str, dict[str, list[int]]] = {}
-    for run in find_runs(logdir):
-        images = writers.read_images(os.path.join(logdir, run))
-        out[run] = {tag: [r.step for r in latest_per_step(recs)] for tag, recs in sorted(images.items())}
-    return out
+    return {run: found["images"] for run, found in list_tags(logdir).items()}
+
+
+def list_tags(logdir: str) -> dict[str, dict[str, dict[str, list[int]]]]:
+    """``{run: {"images": {tag: [steps]}, "scalars": {tag: [steps]}}}`` for every run under ``logdir``."""
+    return {run: events.read_steps(os.path.join(logdir, run)) for run in find_runs(logdir)}
 
 
 def latest_per_step(records: Iterable[writers.ImageRecord]) -> list[writers.ImageRecord]:
@@ -112,7 +120,7 @@ def _text_size(width: int) -> int:
 
 
 def gif_frames(records: Sequence[writers.ImageRecord]) -> Iterable[np.ndarray]:
-    """Decoded, labelled frames of equal size (smaller images are padded), one at a time."""
+    """Decoded, labelled frames of equal size (smaller images are padded), one at a time (GIF, APNG, sheet)."""
     if not records:
         raise ValueError("No images to export.")
     width = max(r.width for r in records)
@@ -146,7 +154,7 @@ def evolution_gif(
 
     frames = palettized()
     first = next(frames)
-    durations = [duration_ms] * (len(records) - 1) + [max(duration_ms, last_ms)]
+    durations = _durations(len(records), duration_ms, last_ms)
     buf = io.BytesIO()
     first.save(
         buf,
@@ -161,10 +169,47 @@ def evolution_gif(
     return buf.getvalue(), first.width, first.height
 
 
+def _durations(n: int, duration_ms: int, last_ms: int) -> list[int]:
+    """Each frame ``duration_ms``; the last one held longer (``last_ms``) before the loop starts again."""
+    return [duration_ms] * (n - 1) + [max(duration_ms, last_ms)]
+
+
+def evolution_apng(
+    records: Sequence[writers.ImageRecord],
+    *,
+    duration_ms: int = 600,
+    last_ms: int = 1800,
+    loop: int = 0,
+) -> tuple[bytes, int, int]:
+    """Animated PNG of ``records`` (one frame per record, in order), with the epoch (= step) written on each frame.
+
+    Returns ``(apng_bytes, width, height)``. Lossless: below its label strip each frame is
+    the stored image, pixel for pixel (a GIF has 256 colours a frame). Frames are decoded and
+    encoded one at a time (`keras_vizcallbacks.writers.png.encode_apng`). Browsers play APNG,
+    and TensorBoard serves it as ``image/png``, so its image card plays it.
+    """
+    records = list(records)
+    if not records:
+        raise ValueError("No images to export.")
+    frames = iter(gif_frames(records))
+    first = next(frames)
+    data = encode_apng(
+        itertools.chain([first], frames),
+        len(records),
+        _durations(len(records), duration_ms, last_ms),
+        loop=loop,
+    )
+    return data, int(first.shape[1]), int(first.shape[0])
+
+
 def contact_sheet(records: Sequence[writers.ImageRecord], *, columns: int | None = None, pad: int = 6) -> np.ndarray:
     """All frames of ``records`` in one near-square grid (or ``columns`` wide), each labelled with its step."""
     tiles = np.stack(list(gif_frames(records)))
     return render.tile(tiles, cols=columns, pad=pad, pad_value=(255, 255, 255), border=True)
+
+
+#: ``--out`` extensions and what each writes.
+FORMATS = {".apng": "animated PNG", ".gif": "animated GIF", ".png": "contact sheet"}
 
 
 def export_tag(
@@ -177,28 +222,32 @@ def export_tag(
     columns: int | None = None,
     steps: tuple[int | None, int | None] = (None, None),
 ) -> dict:
-    """Write ``tag``'s images of ``<logdir>/<run>`` to ``out``: an animated ``.gif`` or a contact-sheet ``.png``.
+    """Write ``tag``'s images of ``<logdir>/<run>`` to ``out``: an animated ``.apng`` (lossless) or ``.gif``
+    (256 colours a frame), or a contact-sheet ``.png``.
 
     ``steps`` keeps only steps in ``[first, last]`` (either may be None).
-    Returns a summary: ``{"path", "format", "frames", "steps", "width", "height", "bytes"}``.
+    Returns a summary: ``{"path", "format", "frames", "steps", "width", "height", "bytes"}``
+    (format ``"apng"``, ``"gif"`` or ``"png"``).
     """
     ext = os.path.splitext(out)[1].lower()
-    if ext not in (".gif", ".png"):
-        raise ValueError(f"--out must end in .gif (animation) or .png (contact sheet), got {out!r}.")
+    if ext not in FORMATS:
+        choices = ", ".join(f"{e} ({what})" for e, what in FORMATS.items())
+        raise ValueError(f"--out must end in {choices}; got {out!r}.")
     records = load_records(logdir, tag, run)
     lo, hi = steps
     records = [r for r in records if (lo is None or r.step >= lo) and (hi is None or r.step <= hi)]
     if not records:
         raise ValueError(f"Tag {tag!r} has no images in the step range {lo}..{hi}.")
-    if records[0].encoded[:3] == b"GIF":
+    if image_format(records[0].encoded) in ("gif", "apng"):
         raise ValueError(f"Tag {tag!r} already holds an animation; export the tag it was made from.")
     folder = os.path.dirname(os.path.abspath(out))
     os.makedirs(folder, exist_ok=True)
-    if ext == ".gif":
-        data, width, height = evolution_gif(records, duration_ms=duration_ms)
+    if ext in (".gif", ".apng"):
+        make = evolution_gif if ext == ".gif" else evolution_apng
+        data, width, height = make(records, duration_ms=duration_ms)
         with open(out, "wb") as f:
             f.write(data)
-        fmt = "gif"
+        fmt = ext[1:]
     else:
         sheet = contact_sheet(records, columns=columns)
         Image.fromarray(sheet).save(out, optimize=True)

@@ -117,3 +117,33 @@ def test_encode_failure_goes_through_the_error_policy(log_dir, monkeypatch):
     assert [e for e, _ in cb.failures] == [0]
     assert sum("encoder broke" in str(w.message) for w in record) == 1
     assert [r.step for r in read_run(log_dir)["filters/c1"]] == [1, 2]
+
+
+def test_scalars_go_to_the_event_file_beside_the_images(tmp_path):
+    """write_scalar on the shared writer: a scalar summary in the run's event file; the PNG mirror keeps images only."""
+    log_dir, png_dir = str(tmp_path / "logs"), tmp_path / "png"
+    shared = writers.acquire(log_dir, "viz", str(png_dir))
+    assert shared.run_dir == os.path.join(os.path.abspath(log_dir), "viz")
+    img = np.arange(4 * 5 * 3, dtype=np.uint8).reshape(4, 5, 3)
+    for step in range(3):
+        shared.write("view/image", img, step)
+        shared.write_scalar("view/accuracy", step / 8, step, "Share of images classified right.")
+    writers.release(shared)
+    scalars = writers.read_scalars(shared.run_dir)
+    assert [(r.step, r.value) for r in scalars["view/accuracy"]] == [(0, 0.0), (1, 0.125), (2, 0.25)]
+    assert writers.read_descriptions(shared.run_dir, "scalars") == {
+        "view/accuracy": "Share of images classified right."
+    }
+    assert sorted(read_run(log_dir)) == ["view/image"]  # a scalar is not an image tag
+    assert sorted(os.listdir(png_dir)) == ["view__image"]
+
+
+def test_png_writer_keeps_animations_as_they_are(tmp_path):
+    from keras_vizcallbacks.writers import png
+
+    sink = writers.PNGWriter(str(tmp_path))
+    frames = [np.full((3, 4, 3), v, np.uint8) for v in (0, 255)]
+    apng = png.encode_apng(iter(frames), 2)
+    sink.write_encoded("t/evolution", apng, 4, 3, 1, "an animation")
+    assert (tmp_path / "t__evolution" / "step_000001.png").read_bytes() == apng
+    assert (tmp_path / "t__evolution" / "description.md").read_text() == "an animation"

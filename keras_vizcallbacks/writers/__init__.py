@@ -1,7 +1,18 @@
-"""Where images go: TensorBoard event files (and PNG files). Nothing else knows the sink."""
+"""Where images go: TensorBoard event files (and PNG files). Nothing else knows the sink.
 
-from keras_vizcallbacks.writers.events import ImageRecord, decode, read_descriptions, read_images
-from keras_vizcallbacks.writers.png import PNGWriter
+Nothing here loads TensorFlow or Keras: event files are written and read by our own small
+writer and reader (`eventfile`, `events`, over `records`), PNGs encoded by `png.encode_png`.
+"""
+
+from keras_vizcallbacks.writers.events import (
+    ImageRecord,
+    ScalarRecord,
+    decode,
+    read_descriptions,
+    read_images,
+    read_scalars,
+)
+from keras_vizcallbacks.writers.png import PNGWriter, encode_png
 from keras_vizcallbacks.writers.registry import (
     ImageSink,
     SharedWriter,
@@ -19,15 +30,18 @@ __all__ = [
     "ImageRecord",
     "ImageSink",
     "PNGWriter",
+    "ScalarRecord",
     "SharedWriter",
     "TensorBoardWriter",
     "acquire",
     "check",
     "check_writable",
     "decode",
+    "encode_png",
     "open_writers",
     "read_descriptions",
     "read_images",
+    "read_scalars",
     "release",
     "run_later",
     "run_path",

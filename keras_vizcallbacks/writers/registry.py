@@ -24,6 +24,7 @@ class ImageSink(Protocol):
     def write_encoded(
         self, tag: str, png: bytes, width: int, height: int, step: int, description: str = ""
     ) -> None: ...
+    def write_scalar(self, tag: str, value: float, step: int, description: str = "") -> None: ...
     def flush(self) -> None: ...
     def close(self) -> None: ...
 
@@ -36,6 +37,11 @@ class SharedWriter:
         self.sinks = sinks
         self.users = 0
         self.lock = threading.Lock()
+
+    @property
+    def run_dir(self) -> str:
+        """The run directory this writer writes to (``<log_dir>/<run_name>``, absolute)."""
+        return self.key
 
     def write(self, tag: str, image: np.ndarray, step: int, description: str = "") -> None:
         with self.lock:
@@ -60,6 +66,12 @@ class SharedWriter:
         with self.lock:
             for sink in self.sinks:
                 sink.write_encoded(tag, data, width, height, step, description)
+
+    def write_scalar(self, tag: str, value: float, step: int, description: str = "") -> None:
+        """A scalar summary at ``step`` (TensorBoard's scalars dashboard), on every sink that keeps scalars."""
+        with self.lock:
+            for sink in self.sinks:
+                sink.write_scalar(tag, value, step, description)
 
     def flush(self) -> None:
         with self.lock:

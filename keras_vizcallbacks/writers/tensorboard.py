@@ -1,4 +1,9 @@
-"""TensorBoard image summaries (TensorFlow's summary writer and PNG encoder)."""
+"""TensorBoard image and scalar summaries in the event file of one run directory.
+
+Written by `keras_vizcallbacks.writers.eventfile` (no TensorFlow, on every Keras backend)
+with PNGs from `keras_vizcallbacks.writers.png.encode_png`; the summaries are the ones
+``tf.summary.image`` and ``tf.summary.scalar`` write.
+"""
 
 from __future__ import annotations
 
@@ -6,62 +11,48 @@ import os
 
 import numpy as np
 
-# zlib level for the PNGs of image summaries: level 1 encodes a large composite about 40% faster
-# than the default (6) for about 5% more bytes; encoding is most of the cost of writing an image.
-PNG_COMPRESSION = 1
+from keras_vizcallbacks.writers.eventfile import EventFileWriter, image_value, scalar_value
+from keras_vizcallbacks.writers.png import PNG_COMPRESSION, encode_png
 
-
-def encode_png(image: np.ndarray) -> bytes:
-    """uint8 (H, W, C) -> PNG bytes (TensorFlow's encoder, zlib level ``PNG_COMPRESSION``).
-
-    The op runs in TensorFlow's runtime without the GIL, so several encode in parallel."""
-    import tensorflow as tf
-
-    return tf.image.encode_png(np.ascontiguousarray(image), compression=PNG_COMPRESSION).numpy()
+__all__ = ["PNG_COMPRESSION", "TensorBoardWriter", "check_writable", "encode_png"]
 
 
 class TensorBoardWriter:
-    """Writes uint8 images to the event file of one TensorBoard run directory."""
+    """Writes uint8 images and scalars to a new event file in one TensorBoard run directory."""
 
     def __init__(self, path: str) -> None:
-        import tensorflow as tf
-
         self.path = path
-        self._tf = tf
-        self._writer = tf.summary.create_file_writer(path)
+        self._file = EventFileWriter(path)
+        self.event_file = self._file.path
         self.closed = False
 
     def write(self, tag: str, image: np.ndarray, step: int, description: str = "") -> None:
-        tf = self._tf
+        """``image``: uint8 (H, W), (H, W, C) or a batch (N, H, W, C) written as one summary of N images."""
         image = np.asarray(image)
         if image.dtype != np.uint8:
             raise TypeError(f"writers take uint8 images, got {image.dtype} for tag {tag!r}")
-        if image.ndim == 3:
+        if image.ndim in (2, 3):
             self.write_encoded(tag, encode_png(image), image.shape[1], image.shape[0], step, description)
             return
-        with self._writer.as_default():
-            tf.summary.image(tag, image, step=int(step), max_outputs=image.shape[0], description=description)
-        self._writer.flush()
+        if image.ndim != 4 or image.shape[0] == 0:
+            raise ValueError(f"writers take (H, W), (H, W, C) or (N, H, W, C) images, got {image.shape} for {tag!r}")
+        pngs = [encode_png(im) for im in image]  # as tf.summary.image(max_outputs=N) writes a batch
+        self._file.add_value(image_value(tag, pngs, image.shape[2], image.shape[1], description, ""), step)
 
     def write_encoded(self, tag: str, png: bytes, width: int, height: int, step: int, description: str = "") -> None:
-        """Write an already encoded image (PNG or GIF bytes) as an image summary."""
-        tf = self._tf
-        from tensorboard.plugins.image import metadata
+        """Write an already encoded image (PNG, APNG or GIF bytes) as an image summary."""
+        self._file.add_value(image_value(tag, png, width, height, description), step)
 
-        md = metadata.create_summary_metadata(display_name=tag, description=description)
-        tensor = tf.constant([str(width).encode(), str(height).encode(), png], dtype=tf.string)
-        with self._writer.as_default():
-            tf.summary.write(tag, tensor, step=int(step), metadata=md)
-        self._writer.flush()
+    def write_scalar(self, tag: str, value: float, step: int, description: str = "") -> None:
+        """A scalar summary (TensorBoard's scalars dashboard plots it over steps)."""
+        self._file.add_value(scalar_value(tag, float(value), description), step)
 
     def flush(self) -> None:
-        if not self.closed:
-            self._writer.flush()
+        self._file.flush()
 
     def close(self) -> None:
         if not self.closed:
-            self._writer.flush()
-            self._writer.close()
+            self._file.close()
             self.closed = True
 
 
