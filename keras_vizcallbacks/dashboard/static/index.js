@@ -27,6 +27,7 @@ const state = {
   follow: true, // at the last epoch: move on when new epochs arrive
 };
 let runs = {}; // run -> [tags]
+let listedRuns = null; // the run names the selects were filled with
 const infos = {}; // run -> {generation, tags: {tag: {view, description, animated, steps, wall_times}}}
 let timeline = []; // sorted union of the shown runs' steps
 let playing = null; // timer id while playing
@@ -97,8 +98,11 @@ async function refreshRuns() {
     return;
   }
   const names = Object.keys(runs);
+  const before = JSON.stringify([listedRuns, state.run, state.compare]);
   if (!names.includes(state.run)) state.run = names.length ? names[0] : null;
   if (state.compare && (!names.includes(state.compare) || state.compare === state.run)) state.compare = '';
+  listedRuns = names;
+  if (JSON.stringify([listedRuns, state.run, state.compare]) === before) return; // the poll keeps the rest fresh
   fillRunSelects();
   await loadShown(true);
 }
@@ -318,6 +322,12 @@ function rebuild() {
       el('h2', {text: 'No keras_vizcallbacks images in this logdir yet'}),
       el('p', {text: 'Add a view to model.fit, e.g. callbacks=[kv.FilterGrid(log_dir)], and point TensorBoard ' +
         'at the same log directory. New runs and epochs appear here while training runs.'}),
+    ]));
+  }
+  if (state.run && !order.length) {
+    els.grid.append(el('div', {class: 'empty'}, [
+      el('h2', {text: `No images in ${shownRuns().join(' or ')} yet`}),
+      el('p', {text: 'They appear here as training writes them.'}),
     ]));
   }
   for (const view of order) {
