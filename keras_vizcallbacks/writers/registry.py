@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from keras_vizcallbacks.writers.manifest import Manifest
 from keras_vizcallbacks.writers.png import PNGWriter
 from keras_vizcallbacks.writers.tensorboard import TensorBoardWriter, check_writable, encode_png
 
@@ -37,6 +38,7 @@ class SharedWriter:
         self.sinks = sinks
         self.users = 0
         self.lock = threading.Lock()
+        self.manifest = Manifest(key)  # marks our tags for the Viz dashboard
 
     @property
     def run_dir(self) -> str:
@@ -45,6 +47,7 @@ class SharedWriter:
 
     def write(self, tag: str, image: np.ndarray, step: int, description: str = "") -> None:
         with self.lock:
+            self.manifest.note(tag)
             for sink in self.sinks:
                 sink.write(tag, image, step, description)
 
@@ -64,6 +67,7 @@ class SharedWriter:
 
     def write_encoded(self, tag: str, data: bytes, width: int, height: int, step: int, description: str = "") -> None:
         with self.lock:
+            self.manifest.note(tag)
             for sink in self.sinks:
                 sink.write_encoded(tag, data, width, height, step, description)
 
