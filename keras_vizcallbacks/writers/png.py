@@ -1,34 +1,27 @@
-"""PNG encoding, and PNG files on disk, one per tag and step: ``<dir>/<tag with '/' as '__'>/step_000005.png``.
+"""PNG encoding (Pillow), and PNG files on disk, one per tag and step: ``<dir>/<tag with '/' as '__'>/step_000005.png``.
 
-`encode_png` is a small PNG encoder of our own (numpy + the standard library's zlib): no
-TensorFlow, so it works under every Keras backend. Every row is stored unfiltered (PNG filter
-type 0) and deflated at zlib level ``PNG_COMPRESSION`` (1). On the views' composites (flat
-backgrounds, nearest-neighbour upscaled tiles, heatmaps) this is 2.4-3.4x faster than Pillow's
-or TensorFlow's encoder (both try five filters on every row) and the files are a little smaller.
-zlib releases the GIL while it deflates (as those two do), so the writers' two encoder threads
-encode in parallel when two cores are free.
-``benchmarks/png_encode.py`` measures the three side by side.
+`encode_png` and `encode_apng` use Pillow at zlib level ``PNG_COMPRESSION`` (1): no TensorFlow,
+so they work under every Keras backend, and Pillow releases the GIL while it encodes, so the
+writers' two encoder threads encode in parallel when two cores are free.
+``benchmarks/png_encode.py`` measures Pillow against TensorFlow's encoder in one run.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import struct
-import zlib
 from collections.abc import Iterable, Sequence
 
 import numpy as np
+from PIL import Image
 
 # zlib level for the PNGs of image summaries: level 1 encodes a large composite several times
 # faster than the default (6) for a few percent more bytes; encoding is most of the cost of writing.
 PNG_COMPRESSION = 1
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_COLOR_TYPE = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> PNG colour type (grey, grey+alpha, RGB, RGBA)
-
-
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
+_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}  # channels -> Pillow mode
 
 
 def encode_png(image: np.ndarray, compression: int = PNG_COMPRESSION) -> bytes:
@@ -38,12 +31,14 @@ def encode_png(image: np.ndarray, compression: int = PNG_COMPRESSION) -> bytes:
         raise TypeError(f"encode_png takes uint8 images, got {image.dtype}")
     if image.ndim == 2:
         image = image[:, :, None]
-    if image.ndim != 3 or image.shape[2] not in _COLOR_TYPE or 0 in image.shape[:2]:
+    if image.ndim != 3 or image.shape[2] not in _MODES or 0 in image.shape[:2]:
         raise ValueError(f"encode_png takes (H, W) or (H, W, 1-4) images with H, W >= 1, got shape {image.shape}")
-    height, width, channels = image.shape
-    header = struct.pack(">IIBBBBB", width, height, 8, _COLOR_TYPE[channels], 0, 0, 0)
-    idat = _idat_chunks(image, compression)
-    return b"".join((PNG_SIGNATURE, _chunk(b"IHDR", header), _chunk(b"IDAT", idat), _chunk(b"IEND", b"")))
+    pixels = image[:, :, 0] if image.shape[2] == 1 else image
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels), _MODES[image.shape[2]]).save(
+        buf, format="PNG", compress_level=int(compression)
+    )
+    return buf.getvalue()
 
 
 def is_animated_png(data: bytes) -> bool:
@@ -118,14 +113,6 @@ class PNGWriter:
         self.closed = True
 
 
-def _idat_chunks(image: np.ndarray, compression: int) -> bytes:
-    """The zlib stream of ``image``'s (H, W, C uint8) rows, each unfiltered (a leading 0: filter type none)."""
-    height, width, channels = image.shape
-    rows = np.zeros((height, 1 + width * channels), np.uint8)
-    rows[:, 1:] = image.reshape(height, width * channels)
-    return zlib.compress(rows.data, compression)
-
-
 def encode_apng(
     frames: Iterable[np.ndarray],
     n_frames: int,
@@ -134,23 +121,20 @@ def encode_apng(
     loop: int = 0,
     compression: int = 6,
 ) -> bytes:
-    """Animated PNG (APNG) of ``n_frames`` uint8 (H, W, 3) frames of one size, lossless.
+    """Animated PNG (APNG) of ``n_frames`` uint8 (H, W, 3) frames of one size, lossless (Pillow).
 
-    Frames are consumed one at a time (only the encoded bytes are kept), so a long
-    animation of large frames needs no more memory than one frame. Each frame replaces the
-    previous one (``dispose_op`` none, ``blend_op`` source); ``loop=0`` plays forever. The
-    first frame is also the still image that viewers without APNG support show. Browsers play
-    APNG served as ``image/png``, which is how TensorBoard serves it.
+    Each frame replaces the previous one; ``loop=0`` plays forever. The first frame is also the
+    still image that viewers without APNG support show. Browsers play APNG served as
+    ``image/png``, which is how TensorBoard serves it. Pillow merges consecutive identical frames
+    into one (their durations add up); evolution frames differ by their epoch label.
     """
     if n_frames < 1:
         raise ValueError("An animation needs at least one frame.")
     delays = [int(durations_ms)] * n_frames if isinstance(durations_ms, (int, np.integer)) else list(durations_ms)
     if len(delays) != n_frames:
         raise ValueError(f"{len(delays)} durations for {n_frames} frames.")
-    out = [PNG_SIGNATURE]
-    seq = 0
+    images: list[Image.Image] = []
     shape = None
-    count = 0
     for i, frame in enumerate(frames):
         frame = np.asarray(frame)
         if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
@@ -159,23 +143,22 @@ def encode_apng(
             raise ValueError(f"more than n_frames={n_frames} frames")
         if shape is None:
             shape = frame.shape
-            height, width = shape[:2]
-            out.append(_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)))
-            out.append(_chunk(b"acTL", struct.pack(">II", n_frames, loop)))
         elif frame.shape != shape:
             raise ValueError(f"APNG frames must share one size: frame {i} is {frame.shape}, frame 0 {shape}")
-        delay = max(0, min(int(delays[i]), 65535))
-        # fcTL: sequence, width, height, x, y, delay numerator / denominator (ms), dispose none, blend source
-        out.append(_chunk(b"fcTL", struct.pack(">IIIIIHHBB", seq, width, height, 0, 0, delay, 1000, 0, 0)))
-        seq += 1
-        data = _idat_chunks(frame, compression)
-        if i == 0:
-            out.append(_chunk(b"IDAT", data))
-        else:
-            out.append(_chunk(b"fdAT", struct.pack(">I", seq) + data))
-            seq += 1
-        count += 1
-    if count != n_frames:
-        raise ValueError(f"{count} frames given, n_frames={n_frames}")
-    out.append(_chunk(b"IEND", b""))
-    return b"".join(out)
+        images.append(Image.fromarray(np.ascontiguousarray(frame), "RGB"))
+    if len(images) != n_frames:
+        raise ValueError(f"{len(images)} frames given, n_frames={n_frames}")
+    buf = io.BytesIO()
+    images[0].save(
+        buf,
+        format="PNG",
+        save_all=True,
+        append_images=images[1:],
+        duration=[max(0, min(d, 65535)) for d in delays],
+        loop=int(loop),
+        disposal=0,  # none: the next frame covers this one
+        blend=0,  # source: the next frame replaces the pixels
+        compress_level=int(compression),
+        default_image=False,
+    )
+    return buf.getvalue()
