@@ -8,8 +8,8 @@ pass or training step ran ~1.4x slower (DecisionBoundary compute: 115 ms ->
 small, so one thread loses nothing.
 
 ``quiet_blas()`` is re-entrant and thread-safe (the training thread and the
-``async_write`` workers may overlap): the first to enter limits BLAS to one
-thread, the last to leave restores the previous setting. Without threadpoolctl's
+background threads that draw with ``async_write`` may overlap): the first to
+enter limits BLAS to one thread, the last to leave restores the previous setting. Without threadpoolctl's
 view of a BLAS library it does nothing. OpenBLAS reliably honours a limit set
 from the thread that first set one (here, the training thread); that is one
 more reason the views keep their BLAS work (PCA, projections) in ``compute``.

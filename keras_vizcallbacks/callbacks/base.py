@@ -75,13 +75,14 @@ class VizCallback(keras.callbacks.Callback):
             costs more (the first, tracing call aside), ``every_n_epochs`` is raised
             to the smallest value that fits and a warning says once which epochs
             will be rendered.
-        async_write: draw (render) and write images on a background thread. The
-            model is still evaluated on the training thread (``compute``); the
-            queue is bounded (``queue_size`` epochs) and blocks rather than drops;
-            ``on_train_end`` waits for every image. Errors on the worker follow
-            ``on_error`` (with ``"raise"`` they propagate at the next epoch end or
-            at train end).
-        queue_size: epochs that may wait for the background thread.
+        async_write: draw (render) and write images on the background threads
+            (the writers' shared PNG encoders; one epoch of a view at a time, in
+            order). The model is still evaluated on the training thread
+            (``compute``); the queue is bounded (``queue_size`` epochs) and blocks
+            rather than drops; ``on_train_end`` waits for every image. Errors in
+            the background follow ``on_error`` (with ``"raise"`` they propagate at
+            the next epoch end or at train end).
+        queue_size: epochs that may wait for the background threads.
         evolution: at the end of training, also write each tag's images over all
             steps as one animated GIF (tag ``<tag>/evolution``, read back from the
             event file), which TensorBoard's image card plays.
