@@ -93,7 +93,7 @@ import keras_vizcallbacks as kv  # noqa: E402
 
 
 def view_table(samples: tuple, val: tuple, names: list[str], n: int) -> dict[str, Any]:
-    """Every view that exists now, at its defaults (the sample-based ones get ``n`` samples)."""
+    """Every view, at its defaults (the sample-based ones get ``n`` samples)."""
     table = {
         "FilterGrid": lambda d, **o: kv.FilterGrid(d, **o),
         "FeatureMaps": lambda d, **o: kv.FeatureMaps(d, samples, max_samples=n, class_names=names, **o),
@@ -102,7 +102,7 @@ def view_table(samples: tuple, val: tuple, names: list[str], n: int) -> dict[str
         "DecisionBoundary": lambda d, **o: kv.DecisionBoundary(d, val, mode="embedding", class_names=names, **o),
         "ConfusionMatrix": lambda d, **o: kv.ConfusionMatrix(d, val, class_names=names, **o),
     }
-    return {k: v for k, v in table.items() if hasattr(kv, k)}
+    return table
 
 
 class Stopwatch:

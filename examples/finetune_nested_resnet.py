@@ -82,13 +82,8 @@ def main(argv: list[str] | None = None) -> int:
             max_channels=16,
         ),
     ]
-    if hasattr(kv, "GradCAM"):
-        # Grad-CAM on a stage inside the backbone: conv4's output is size/16 cells wide.
-        views.append(
-            kv.GradCAM(log, samples=samples, layer=f"{base.name}/conv4_block6_out", class_names=train.class_names)
-        )
-    else:
-        print("kv.GradCAM is not in this version; skipping the Grad-CAM view inside the backbone.")
+    # Grad-CAM on a stage inside the backbone: conv4's output is size/16 cells wide.
+    views.append(kv.GradCAM(log, samples=samples, layer=f"{base.name}/conv4_block6_out", class_names=train.class_names))
 
     # Phase 1: the new head only.
     model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])

@@ -41,11 +41,11 @@ def load(small: bool, n_train: int | None):
 
 
 def callbacks(log_dir: str, x_val: np.ndarray, y_val: np.ndarray, names: list[str]) -> list[keras.callbacks.Callback]:
-    """keras.callbacks.TensorBoard plus every view this version of keras_vizcallbacks has."""
+    """keras.callbacks.TensorBoard plus every view."""
     # The same 8 validation images in every view: 4 of each class.
     idx = np.concatenate([np.flatnonzero(y_val == c)[:4] for c in (0, 1)])
     samples = (x_val[idx], y_val[idx])
-    common = {"evolution": True}  # also one animated GIF per tag at the end
+    common = {"evolution": True}  # also one animation (APNG) per tag at the end
     cbs: list[keras.callbacks.Callback] = [
         keras.callbacks.TensorBoard(log_dir),
         # 4.3.1 weight visualization: the article draws kernels with coolwarm.
@@ -53,23 +53,11 @@ def callbacks(log_dir: str, x_val: np.ndarray, y_val: np.ndarray, names: list[st
         # 4.3.2 activation (feature map) visualization.
         kv.FeatureMaps(log_dir, samples=samples, class_names=names, **common),
     ]
-    # 4.3.3 gradient visualization, and the decision boundary and confusion matrix views, when installed.
-    if hasattr(kv, "Saliency"):
-        cbs.append(kv.Saliency(log_dir, samples=samples, class_names=names, **common))
-    else:
-        print("kv.Saliency is not in this version; skipping the saliency view.")
-    if hasattr(kv, "GradCAM"):
-        cbs.append(kv.GradCAM(log_dir, samples=samples, class_names=names, **common))
-    else:
-        print("kv.GradCAM is not in this version; skipping the Grad-CAM view.")
-    if hasattr(kv, "DecisionBoundary"):
-        cbs.append(kv.DecisionBoundary(log_dir, data=(x_val, y_val), class_names=names, **common))
-    else:
-        print("kv.DecisionBoundary is not in this version; skipping the decision-boundary view.")
-    if hasattr(kv, "ConfusionMatrix"):
-        cbs.append(kv.ConfusionMatrix(log_dir, data=(x_val, y_val), class_names=names, **common))
-    else:
-        print("kv.ConfusionMatrix is not in this version; skipping the confusion-matrix view.")
+    # 4.3.3 gradient visualization, then the decision boundary and the confusion matrix.
+    cbs.append(kv.Saliency(log_dir, samples=samples, class_names=names, **common))
+    cbs.append(kv.GradCAM(log_dir, samples=samples, class_names=names, **common))
+    cbs.append(kv.DecisionBoundary(log_dir, data=(x_val, y_val), class_names=names, **common))
+    cbs.append(kv.ConfusionMatrix(log_dir, data=(x_val, y_val), class_names=names, **common))
     return cbs
 
 

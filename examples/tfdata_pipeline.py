@@ -59,17 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         kv.FilterGrid(log),
         kv.FeatureMaps(log, samples=val_ds, class_names=names, max_samples=4),  # first 4 of the dataset
     ]
-    if hasattr(kv, "GradCAM"):
-        callbacks.append(kv.GradCAM(log, samples=val_ds, class_names=names))
-    if hasattr(kv, "Saliency"):
-        callbacks.append(kv.Saliency(log, samples=val_ds, class_names=names))
-    if hasattr(kv, "DecisionBoundary"):
-        callbacks.append(kv.DecisionBoundary(log, data=val_ds, class_names=names))
-    if hasattr(kv, "ConfusionMatrix"):
-        callbacks.append(kv.ConfusionMatrix(log, data=val_ds, class_names=names))
-    missing = [v for v in ("GradCAM", "Saliency", "DecisionBoundary", "ConfusionMatrix") if not hasattr(kv, v)]
-    if missing:
-        print(f"Not in this version, skipped: {', '.join(missing)}.")
+    callbacks.append(kv.GradCAM(log, samples=val_ds, class_names=names))
+    callbacks.append(kv.Saliency(log, samples=val_ds, class_names=names))
+    callbacks.append(kv.DecisionBoundary(log, data=val_ds, class_names=names))
+    callbacks.append(kv.ConfusionMatrix(log, data=val_ds, class_names=names))
 
     model.fit(train_ds, epochs=epochs, validation_data=val_ds, callbacks=callbacks, verbose=2)
     print(f"\ntensorboard --logdir {log} --samples_per_plugin=images=1000 --host 127.0.0.1")

@@ -47,14 +47,10 @@ def main(argv: list[str] | None = None) -> int:
 
     names = ["upper moon", "lower moon"]
     callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TensorBoard(args.logdir)]
-    if hasattr(kv, "DecisionBoundary"):
-        callbacks.append(
-            kv.DecisionBoundary(args.logdir, data=(x_val, y_val), mode="input", class_names=names, evolution=True)
-        )
-    else:
-        print("kv.DecisionBoundary is not in this version; training without the decision-boundary view.")
-    if hasattr(kv, "ConfusionMatrix"):
-        callbacks.append(kv.ConfusionMatrix(args.logdir, data=(x_val, y_val), class_names=names))
+    callbacks.append(
+        kv.DecisionBoundary(args.logdir, data=(x_val, y_val), mode="input", class_names=names, evolution=True)
+    )
+    callbacks.append(kv.ConfusionMatrix(args.logdir, data=(x_val, y_val), class_names=names))
     # No conv layers here, so FilterGrid, FeatureMaps, Grad-CAM and saliency have nothing to show.
 
     model.fit(x, y, epochs=epochs, batch_size=32, validation_data=(x_val, y_val), callbacks=callbacks, verbose=2)

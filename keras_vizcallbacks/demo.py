@@ -180,7 +180,7 @@ def format_summary(log_dir: str, summary: dict[str, Any], seconds: float) -> str
         f"({_mib(summary['total_bytes'])} with train/validation scalars)",
     ]
     for tag, (steps, w, h) in tags.items():
-        what = "animated GIF" if tag.endswith("/evolution") else f"step(s) {_steps(steps)}"
+        what = "animation (APNG)" if tag.endswith("/evolution") else f"step(s) {_steps(steps)}"
         lines.append(f"    {tag.ljust(width)}  {w}x{h}  {what}")
     return "\n".join(lines)
 
@@ -221,9 +221,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-val", type=int, default=400, help="validation images (default 400)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--every", type=int, default=1, help="render every N epochs (default 1)")
-    p.add_argument("--no-evolution", action="store_true", help="do not write the animated <tag>/evolution GIFs")
+    p.add_argument(
+        "--no-evolution", action="store_true", help="do not write the animated <tag>/evolution images (APNG)"
+    )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras fit verbosity (1: progress bar)")
+    p.add_argument(
+        "--verbose",
+        type=int,
+        default=1,
+        choices=(0, 1, 2),
+        help="Keras fit verbosity (1: progress bar; 2: one line per epoch, and the framework's start-up log lines)",
+    )
     return p
 
 
@@ -239,7 +247,9 @@ def parse_views(spec: str) -> list[str] | None:
 
 def run(args: argparse.Namespace, print_fn: Callable[[str], None] = print) -> dict[str, Any]:
     """Train and write the logs; returns the summary (see `summarize`) plus ``log_dir`` and ``seconds``."""
-    import keras
+    from keras_vizcallbacks._quiet import start_framework
+
+    keras = start_framework(verbose=args.verbose >= 2)  # the framework's start-up lines only with --verbose 2
 
     import keras_vizcallbacks as kv
 

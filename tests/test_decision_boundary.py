@@ -9,9 +9,8 @@ import os
 import keras
 import numpy as np
 import pytest
-from conftest import random_data, small_nested, small_sequential
 from matplotlib.figure import Figure
-from util import assert_steps, image, read_run
+from util import assert_steps, image, random_data, read_run, small_nested, small_sequential
 
 import keras_vizcallbacks as kv
 from keras_vizcallbacks import writers

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import small_functional, small_nested, small_sequential
+from util import small_functional, small_nested, small_sequential
 
 import keras_vizcallbacks as kv
 

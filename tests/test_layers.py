@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from conftest import MODEL_FACTORIES, random_data, small_nested
+from util import MODEL_FACTORIES, random_data, small_nested
 
 import keras_vizcallbacks as kv
 from keras_vizcallbacks import layers as L

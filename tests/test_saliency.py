@@ -11,9 +11,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import compiled, random_data, small_functional
 from test_gradcam import spearman
-from util import assert_steps, image, read_run
+from util import assert_steps, compiled, image, random_data, read_run, small_functional
 
 import keras_vizcallbacks as kv
 from keras_vizcallbacks import render

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-from conftest import random_data, small_sequential
+from util import random_data, small_sequential
 
 import keras_vizcallbacks as kv
 from keras_vizcallbacks import layers as L
-from keras_vizcallbacks.explain import _shared
-from keras_vizcallbacks.explain import Predictor, classes_and_confidence, confusion_matrix
+from keras_vizcallbacks.explain import Predictor, _shared, classes_and_confidence, confusion_matrix
 
 EPOCHS = 3
 

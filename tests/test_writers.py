@@ -6,8 +6,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import compiled, random_data, small_sequential
-from util import assert_steps, image, read_run
+from util import assert_steps, compiled, image, random_data, read_run, small_sequential
 
 import keras_vizcallbacks as kv
 from keras_vizcallbacks import writers

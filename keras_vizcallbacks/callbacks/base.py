@@ -201,7 +201,7 @@ class VizCallback(keras.callbacks.Callback):
             try:
                 self._writer = writers.acquire(self.log_dir, self.run_name, self.png_dir)
             except Exception as exc:  # e.g. the directory went away: on_epoch_end tries again
-                self._failed(epoch, exc)
+                self.report_failure(epoch, exc)
         self._epoch_start = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -234,7 +234,7 @@ class VizCallback(keras.callbacks.Callback):
                         self.write(frame, epoch)
                     return
         except Exception as exc:
-            self._failed(epoch, exc)
+            self.report_failure(epoch, exc)
             return
         self._settle(keep=self.queue_size)  # blocks while queue_size epochs wait for the background
         self._delivery.later(functools.partial(self._draw_and_write, computed, epoch), epoch)
@@ -306,7 +306,7 @@ class VizCallback(keras.callbacks.Callback):
                 return
             step, tag, error = done
             if error is not None:
-                self._failed(step, error)  # type: ignore[arg-type]
+                self.report_failure(step, error)  # type: ignore[arg-type]
             elif tag is not None:
                 self.written.append((tag, step))
 
@@ -320,7 +320,9 @@ class VizCallback(keras.callbacks.Callback):
                 self.timings[-1] += time.perf_counter() - start
 
     # ------------------------------------------------------------- errors
-    def _failed(self, epoch: int, exc: Exception) -> None:
+    def report_failure(self, epoch: int, exc: Exception) -> None:
+        """The error policy for a failure at ``epoch``: warn once and go on (``on_error="warn"``), or
+        close and raise (``on_error="raise"``). Views and helpers that fail outside `render` call this."""
         self.failures.append((epoch, exc))
         if self.on_error == "raise":
             self._abort()  # Keras skips on_train_end when fit raises: wait for queued images, release the writer
