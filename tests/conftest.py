@@ -10,10 +10,6 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras
 import pytest
 
-# The model factories and data helpers live in tests/util.py (`from util import ...`); these names stay
-# here only for the test modules that still import them from conftest.
-from util import MODEL_FACTORIES, compiled, random_data, small_functional, small_nested, small_sequential  # noqa: F401
-
 import keras_vizcallbacks as kv
 
 
