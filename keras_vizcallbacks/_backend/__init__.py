@@ -75,6 +75,14 @@ API (the same on every backend)
     installed. Keras' global seed generator (``keras.random`` calls without a
     seed) is left as it is there.
 
+``process_index() -> int`` and ``process_count() -> int``
+    This process's place in a distributed job and the job's processes (0 and
+    1 alone): JAX ``jax.process_index()`` / ``jax.process_count()``; PyTorch
+    the rank and world size of an initialized ``torch.distributed``;
+    TensorFlow the task of ``TF_CONFIG`` (TensorFlow's own resolver), chief
+    first, then the workers: 0 is the chief, or worker 0 without a chief.
+    ``callbacks/_chief.py`` decides with them which process renders.
+
 ``TracedFunction``
     The common base class of compiled functions (``isinstance`` checks work
     without loading a framework).
@@ -95,7 +103,16 @@ from keras_vizcallbacks._backend._common import TracedFunction
 BACKENDS: tuple[str, ...] = ("tensorflow", "jax", "torch")
 
 _API = frozenset(
-    {"compile_function", "value_and_grads", "to_numpy", "limit_threads", "sync_model_state", "set_random_seed"}
+    {
+        "compile_function",
+        "value_and_grads",
+        "to_numpy",
+        "limit_threads",
+        "sync_model_state",
+        "set_random_seed",
+        "process_index",
+        "process_count",
+    }
 )
 _TF_ONLY = frozenset({"gradients", "gradient"})
 
@@ -152,6 +169,8 @@ __all__ = [
     "limit_threads",
     "module",
     "name",
+    "process_count",
+    "process_index",
     "set_random_seed",
     "sync_model_state",
     "to_numpy",

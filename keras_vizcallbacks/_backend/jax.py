@@ -122,3 +122,13 @@ def set_random_seed(seed: int) -> None:
     ``keras.utils.set_random_seed`` it leaves TensorFlow unimported. ``keras.random`` calls without a
     seed keep using Keras' global seed generator as it is."""
     seed_python_and_numpy(seed)
+
+
+def process_index() -> int:
+    """``jax.process_index()``: 0 in a single process, or the process 0 of ``jax.distributed``."""
+    return int(jax.process_index())
+
+
+def process_count() -> int:
+    """``jax.process_count()``."""
+    return int(jax.process_count())

@@ -120,3 +120,35 @@ def gradients(fn: Callable[[Any], Any], x: Any) -> tuple[Any, Any, list[Any]]:
         total = tf.reduce_sum(y)
     grads = tape.gradient(total, list(wrt), unconnected_gradients=tf.UnconnectedGradients.ZERO)
     return y, aux, [tf.cast(g, tf.float32) for g in grads]
+
+
+# --------------------------------------------------------------------------- processes (distributed training)
+
+_TASK_ORDER = ("chief", "master", "worker", "ps", "evaluator")
+
+
+def _tasks() -> tuple[int, int]:
+    """``(index, count)`` of this task in the ``TF_CONFIG`` cluster, read by TensorFlow's own resolver."""
+    resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+    jobs = resolver.cluster_spec().as_dict()
+    sizes = {job: len(tasks) if isinstance(tasks, (list, tuple)) else len(dict(tasks)) for job, tasks in jobs.items()}
+    order = [job for job in _TASK_ORDER if job in sizes] + sorted(job for job in sizes if job not in _TASK_ORDER)
+    count = sum(sizes.values())
+    if resolver.task_type is None or count == 0:  # no TF_CONFIG (or no task in it): the only process
+        return 0, max(count, 1)
+    if resolver.task_type not in sizes:  # e.g. an evaluator, which TF_CONFIG's cluster usually leaves out
+        return count + int(resolver.task_id or 0), count + 1
+    before = sum(sizes[job] for job in order[: order.index(resolver.task_type)])
+    return before + int(resolver.task_id or 0), count
+
+
+def process_index() -> int:
+    """This task's place in the ``TF_CONFIG`` cluster, chief (or master) first, then the workers, the
+    parameter servers and the rest: 0 for the chief, or for worker 0 when the cluster has no chief, or
+    without ``TF_CONFIG``."""
+    return _tasks()[0]
+
+
+def process_count() -> int:
+    """The tasks of the ``TF_CONFIG`` cluster; 1 without ``TF_CONFIG``."""
+    return _tasks()[1]

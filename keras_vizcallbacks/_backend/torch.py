@@ -115,3 +115,15 @@ def set_random_seed(seed: int) -> None:
     unimported. ``keras.random`` calls without a seed keep using Keras' global seed generator as it is."""
     seed_python_and_numpy(seed)
     torch.manual_seed(int(seed))
+
+
+def process_index() -> int:
+    """The rank in ``torch.distributed`` once its process group is initialized; 0 otherwise."""
+    dist = torch.distributed
+    return int(dist.get_rank()) if dist.is_available() and dist.is_initialized() else 0
+
+
+def process_count() -> int:
+    """The world size of ``torch.distributed`` once initialized; 1 otherwise."""
+    dist = torch.distributed
+    return int(dist.get_world_size()) if dist.is_available() and dist.is_initialized() else 1
