@@ -27,6 +27,7 @@ import logging
 import re
 import time
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -34,6 +35,7 @@ import numpy as np
 
 from keras_vizcallbacks import writers
 from keras_vizcallbacks._threads import quiet_blas
+from keras_vizcallbacks.callbacks import _chief
 from keras_vizcallbacks.callbacks._delivery import Delivery
 from keras_vizcallbacks.callbacks._evolution import write_evolution
 from keras_vizcallbacks.callbacks._schedule import Schedule
@@ -86,6 +88,12 @@ class VizCallback(keras.callbacks.Callback):
         evolution: at the end of training, also write each tag's images over all
             steps as one animated GIF (tag ``<tag>/evolution``, read back from the
             event file), which TensorBoard's image card plays.
+        render_on: which process renders in a distributed fit: ``"chief"`` (default;
+            the chief of ``TF_CONFIG`` or worker 0 without one, process 0 of
+            ``jax.distributed``, rank 0 of ``torch.distributed``; the only process
+            otherwise) or a callable ``() -> bool``, evaluated once at train begin.
+            A process that does not render does nothing else either (no checks of
+            ``log_dir``, no compiling, no writers). See docs/distributed.md.
     """
 
     view: str = "view"
@@ -102,6 +110,7 @@ class VizCallback(keras.callbacks.Callback):
         async_write: bool = False,
         queue_size: int = 2,
         evolution: bool = False,
+        render_on: str | Callable[[], bool] = "chief",
     ) -> None:
         super().__init__()
         self.schedule = Schedule(every_n_epochs, max_overhead)
@@ -117,6 +126,8 @@ class VizCallback(keras.callbacks.Callback):
         self.async_write = bool(async_write)
         self.queue_size = queue_size
         self.evolution = bool(evolution)
+        self.render_on = _chief.check(render_on)
+        self.rendering: _chief.Decision | None = None  # this process's part, decided at train begin
         self._active = False  # between a successful on_train_begin and the end of the fit
         self._epoch_start: float | None = None
         self.epoch_times: list[float] = []  # seconds per epoch (begin to end, this callback's work excluded)
@@ -184,6 +195,9 @@ class VizCallback(keras.callbacks.Callback):
         if self._writer is not None or len(self._delivery):  # the last fit ended without on_train_end
             self.close()
         self._active = False
+        self.rendering = _chief.decide(self.render_on, self.model)  # once per fit, before any other work
+        if not self.rendering.renders:
+            return  # another process renders: no log_dir checks, no prepare, no writer on this one
         # Fail fast on the log_dir, but open (or share) the writer only in the first on_epoch_begin: when
         # another callback's on_train_begin raises, Keras skips on_train_end and an open writer would leak.
         writers.check(self.log_dir, self.run_name, self.png_dir)
@@ -283,9 +297,9 @@ class VizCallback(keras.callbacks.Callback):
         assert self._writer is not None
         image = np.asarray(frame.image)
         if image.ndim == 3 and image.dtype == np.uint8:
-            self._delivery.encode(self._writer, frame.tag, image, step, frame.description)
+            self._delivery.encode(self._writer, frame.tag, image, step, self._describe(frame))
             return
-        self._writer.write(frame.tag, image, step, frame.description)
+        self._writer.write(frame.tag, image, step, self._describe(frame))
         self.written.append((frame.tag, step))
 
     def _draw_and_write(self, computed: Any, epoch: int) -> None:
@@ -293,8 +307,12 @@ class VizCallback(keras.callbacks.Callback):
         assert self._writer is not None
         with quiet_blas():
             for frame in self.draw(computed, epoch):
-                self._writer.write(frame.tag, np.asarray(frame.image), epoch, frame.description)
+                self._writer.write(frame.tag, np.asarray(frame.image), epoch, self._describe(frame))
                 self.written.append((frame.tag, epoch))
+
+    def _describe(self, frame: Frame) -> str:
+        """The frame's description, ending with which process rendered it in a distributed fit."""
+        return _chief.describe(frame.description, self.rendering)
 
     def _settle(self, keep: int = 0, wait: bool = True) -> None:
         """Collect delivered images, oldest first: all but the newest ``keep`` (waiting for them), or
