@@ -3,7 +3,7 @@
 The call: the reference CNN (``kv.models.reference_cnn``) split at its last conv
 layer (``conv2d_1``), 16 images of 32x32x3, the target logit's gradient with
 respect to the images and to the layer's output (``_backend.value_and_grads``
-through ``_split``), compiled with ``_backend.compile_function``; and the
+through ``layers.split_at``), compiled with ``_backend.compile_function``; and the
 forward pass alone (the split probe without ``delta``) for comparison. On
 PyTorch it also times ``torch.compile``, of the whole call and of the forward
 pass only (backward by autograd), against the eager call that ``_backend`` uses.
@@ -58,7 +58,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from keras_vizcallbacks import models  # noqa: E402
-from keras_vizcallbacks._split import split_at  # noqa: E402
+from keras_vizcallbacks.layers import split_at  # noqa: E402
 
 
 def fetch(out) -> None:

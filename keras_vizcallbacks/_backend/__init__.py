@@ -37,7 +37,7 @@ API (the same on every backend)
 ``value_and_grads(fn, wrt, *args) -> (scores, aux, grads)``
     ``fn(wrt_values, *args) -> (scores, aux)``: ``wrt_values`` is the list
     ``wrt`` (floating arrays: an image batch, the zeros ``delta`` of a model
-    split at a layer, see ``keras_vizcallbacks._split``), ``scores`` one
+    split at a layer, see ``keras_vizcallbacks.layers.split_at``), ``scores`` one
     value per example (N,), ``aux`` any structure of tensors to pass through.
     Returns ``scores`` as float32, ``aux`` (detached on PyTorch), and
     ``grads[i] = d sum(scores) / d wrt[i]`` as float32, zeros where the
@@ -87,9 +87,6 @@ API (the same on every backend)
     The common base class of compiled functions (``isinstance`` checks work
     without loading a framework).
 
-The TensorFlow module also keeps ``gradients(fn, x)`` and ``gradient(fn, x)``,
-the tape-style functions the explainers used before `value_and_grads`; they
-exist on TensorFlow only and go once the explainers are ported.
 """
 
 from __future__ import annotations
@@ -114,7 +111,6 @@ _API = frozenset(
         "process_count",
     }
 )
-_TF_ONLY = frozenset({"gradients", "gradient"})
 
 _MODULE: ModuleType | None = None
 
@@ -148,13 +144,6 @@ def __getattr__(attr: str) -> Any:
         return getattr(module(), attr)
     if attr == "BACKEND":
         return name()
-    if attr in _TF_ONLY:
-        impl = module()
-        if hasattr(impl, attr):
-            return getattr(impl, attr)
-        raise AttributeError(
-            f"_backend.{attr} exists on TensorFlow only (backend {name()!r}); use _backend.value_and_grads."
-        )
     raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
 
 

@@ -84,44 +84,6 @@ def set_random_seed(seed: int) -> None:
     keras.utils.set_random_seed(int(seed))
 
 
-# --------------------------------------------------------------------------- until the port of explain/
-
-
-def gradient(fn: Callable[[Any], Any], x: Any) -> tuple[Any, Any]:
-    """Return ``(fn(x), d sum(fn(x)) / dx)`` for a tensor ``x``. Use inside a compiled function.
-
-    Tape style, TensorFlow only: superseded by `value_and_grads`.
-    """
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        y = fn(x)
-    return y, tape.gradient(y, x)
-
-
-def gradients(fn: Callable[[Any], Any], x: Any) -> tuple[Any, Any, list[Any]]:
-    """Differentiate a per-example score under one tape that watches ``x``.
-
-    ``fn(x)`` returns ``(y, wrt, aux)``: ``y`` the scores (one per example),
-    ``wrt`` a list of tensors to differentiate against (``x`` itself, or
-    tensors computed from it such as a layer's output), ``aux`` anything to
-    pass through. Returns ``(y, aux, [d sum(y) / d w for w in wrt])`` with the
-    scores and gradients cast to float32. A tensor that ``y`` does not depend
-    on gets a zero gradient. Use inside a compiled function.
-
-    Tape style, TensorFlow only (``jax.grad`` and ``torch.autograd`` cannot
-    differentiate with respect to a tensor computed inside ``fn``): superseded
-    by `value_and_grads` with a model split at the layer (``_split``).
-    """
-    x = tf.convert_to_tensor(x)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        y, wrt, aux = fn(x)
-        y = tf.cast(y, tf.float32)
-        total = tf.reduce_sum(y)
-    grads = tape.gradient(total, list(wrt), unconnected_gradients=tf.UnconnectedGradients.ZERO)
-    return y, aux, [tf.cast(g, tf.float32) for g in grads]
-
-
 # --------------------------------------------------------------------------- processes (distributed training)
 
 _TASK_ORDER = ("chief", "master", "worker", "ps", "evaluator")

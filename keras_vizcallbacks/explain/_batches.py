@@ -114,7 +114,7 @@ class Predictor:
             out = model(x, training=False)
             return out[0] if isinstance(out, (list, tuple)) else out
 
-        self.fn = _backend.compile_function(forward, name=name)
+        self.fn = _backend.compile_function(forward, name=name, state=model)
 
     def batch_size_for(self, x: Any) -> int:
         """Rows per compiled call for the data ``x``: ``batch_size``, else about 2**21 input values."""

@@ -48,8 +48,13 @@ def fingerprint(x: Any) -> tuple:
 
 
 def _weights_version(model: keras.Model) -> int | None:
-    """The optimizer's step count (changes whenever training changed the weights), if known."""
+    """The optimizer's step count (changes whenever training changed the weights), if known.
+
+    Read after `_backend.sync_model_state`: during an epoch Keras' JAX trainer holds the optimizer's
+    variables outside the model, and reading ``iterations`` there returns its initial value.
+    """
     try:
+        _backend.sync_model_state(model)
         return int(_backend.to_numpy(model.optimizer.iterations))
     except Exception:
         return None
@@ -77,10 +82,13 @@ class SharedForward:
         if new_paths or new_inputs or self.fn is None:
             self.paths += new_paths
             self.inputs_of += new_inputs
-            probe = L.build_probe(self._model(), self.paths, inputs_of=self.inputs_of, output=True)
+            model = self._model()
+            probe = L.build_probe(model, self.paths, inputs_of=self.inputs_of, output=True)
             probe_model = probe.model
             self.names = probe.names
-            self.fn = _backend.compile_function(lambda x: probe_model(x, training=False), name="shared_forward")
+            self.fn = _backend.compile_function(
+                lambda x: probe_model(x, training=False), name="shared_forward", state=model
+            )
             self._outputs = self._key = None
 
     def outputs(self, reader: int, epoch: int | None) -> dict[str, np.ndarray]:

@@ -246,8 +246,10 @@ class EmbeddingSlice(Slice):
             raise ValueError(f"mode='embedding': layer {self.layer!r} has {self.feature_shape} features; need >= 2.")
         probe_model, head = probe.model, self.head
         self.probe_names = probe.names
-        self.probe_fn = _backend.compile_function(lambda x: probe_model(x, training=False), name="features")
-        self.head_fn = _backend.compile_function(lambda f: head(f, training=False), name="head")
+        self.probe_fn = _backend.compile_function(
+            lambda x: probe_model(x, training=False), name="features", state=model
+        )
+        self.head_fn = _backend.compile_function(lambda f: head(f, training=False), name="head", state=[model, head])
         self.head_batch = self.batch_size or default_batch_size(int(np.prod(self.feature_shape)))
         self.dtype = np.dtype(self.head.inputs[0].dtype)
 

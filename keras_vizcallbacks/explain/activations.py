@@ -23,7 +23,7 @@ class ActivationProbe:
         self.paths = list(paths)
         self.probe = L.build_probe(model, self.paths, output=output)
         probe_model = self.probe.model
-        self.fn = _backend.compile_function(lambda x: probe_model(x, training=False), name="activations")
+        self.fn = _backend.compile_function(lambda x: probe_model(x, training=False), name="activations", state=model)
 
     def __call__(self, x: Any) -> dict[str, np.ndarray]:
         values = self.fn(x)

@@ -2,9 +2,9 @@
 
 A CAM method is one base computation plus one small function, an entry of the
 method table `CAM_METHODS` (``explain/cam_methods.py``). The base runs the
-model once under a gradient tape and returns, for the chosen layer, its
-activations ``A`` (N, h, w, K) and the gradients ``G = d score / d A`` of the
-target class's logit; a method then turns ``(A, G)`` into a map (N, h, w):
+model once, split at the chosen layer (`keras_vizcallbacks.layers.split_at`),
+and returns the layer's activations ``A`` (N, h, w, K) and the gradients
+``G = d score / d A`` of the target class's logit, on any backend; a method then turns ``(A, G)`` into a map (N, h, w):
 
 * ``gradcam``   (Selvaraju et al. 2017): channel weights = spatial mean of G;
   map = ReLU(sum_k w_k A_k).
@@ -136,9 +136,9 @@ class CAMResult:
 class GradCAMExplainer:
     """Grad-CAM (or a sibling method) for one model, layer and method, built once.
 
-    The probe model (layer output + logits, nested models and a final softmax
-    handled without touching the user's model) and the compiled gradient
-    function are built in the constructor; every call reuses them, so a fixed
+    The split of the model at the layer (layer output + logits, nested models
+    and a final softmax handled without touching the user's model) and the
+    compiled gradient function are built in the constructor; every call reuses them, so a fixed
     sample batch is traced once (``self.fn.traces``; `compiled_functions`).
 
     Args:
@@ -175,46 +175,45 @@ class GradCAMExplainer:
             )
         self.channels_first = getattr(self.layer, "data_format", "channels_last") == "channels_first"
         self.geometry = L.geometry(model, self.path)
-        self.probe = L.build_probe(model, [self.path], logits=True)
+        self.split = L.split_at(model, self.path)
         self.squash = L.final_squashing(model)
-        logits_shape = tuple(self.probe.model.outputs[-1].shape)
-        self.n_classes = n_classes(logits_shape)
+        self.n_classes = n_classes(tuple(self.split.model.outputs[1].shape))
         self.batch_size = int(batch_size)
         self._multi = len(model.inputs) > 1
-        probe_model = self.probe.model
+        split = self.split
         idx = self.image_index
 
-        def run(xs: list[Any], image: Any) -> Any:
-            inputs = list(xs)
-            inputs[idx] = image
-            return probe_model(inputs if self._multi else inputs[0], training=False)
+        def run(xs: list[Any], delta: Any = None) -> Any:
+            return split(list(xs) if self._multi else xs[idx], delta)
 
-        def with_gradients(xs: list[Any], target: Any) -> Any:
-            def fn(image: Any) -> Any:
-                a, logits = run(xs, image)
+        def with_gradients(xs: list[Any], delta: Any, target: Any) -> Any:
+            # d score / d delta at delta = 0 is d score / d A (layers.split_at): only delta is differentiated
+            def fn(ws: list[Any], xs: list[Any], target: Any) -> Any:
+                a, logits = run(xs, ws[0])
                 s, cls = _targets.score(logits, target)
-                return s, [a], (a, logits, cls)
+                return s, (a, logits, cls)
 
-            _, (a, logits, cls), (g,) = _backend.gradients(fn, xs[idx])
+            _, (a, logits, cls), (g,) = _backend.value_and_grads(fn, [delta], xs, target)
             return keras.ops.cast(a, "float32"), g, keras.ops.cast(logits, "float32"), cls
 
         def forward(xs: list[Any], target: Any) -> Any:
-            a, logits = run(xs, xs[idx])
+            a, logits = run(xs)
             _, cls = _targets.score(logits, target)
             return keras.ops.cast(a, "float32"), keras.ops.cast(logits, "float32"), cls
 
         def masked_scores(xs: list[Any], target: Any) -> Any:
-            _, logits = run(xs, xs[idx])
+            _, logits = run(xs)
             s, _ = _targets.score(logits, target)
             return s
 
         name = self.entry.name
+        # state=model: on JAX the weights are arguments read at every call (the split shares the model's layers)
         if self.entry.gradients:
-            self.fn = _backend.compile_function(with_gradients, name=f"{name}_gradients")
+            self.fn = _backend.compile_function(with_gradients, name=f"{name}_gradients", state=model)
             self.score_fn = None
         else:
-            self.fn = _backend.compile_function(forward, name=f"{name}_forward")
-            self.score_fn = _backend.compile_function(masked_scores, name=f"{name}_scores")
+            self.fn = _backend.compile_function(forward, name=f"{name}_forward", state=model)
+            self.score_fn = _backend.compile_function(masked_scores, name=f"{name}_scores", state=model)
 
     # ------------------------------------------------------------------ public
     @property
@@ -243,7 +242,7 @@ class GradCAMExplainer:
         n = len(xs[self.image_index])
         target = _targets.resolve(class_index, n, self.n_classes)
         if self.entry.gradients:
-            a, g, logits, cls = self.fn(xs, target)
+            a, g, logits, cls = self.fn(xs, self.split.zeros(xs), target)
             a = self._channels_last(_backend.to_numpy(a)).astype(np.float32)
             g = self._channels_last(_backend.to_numpy(g)).astype(np.float32)
             cls = _backend.to_numpy(cls).astype(np.int32)

@@ -139,18 +139,19 @@ class SaliencyExplainer:
             return out
 
         def with_gradients(xs: list[Any], target: Any) -> Any:
-            def fn(image: Any) -> Any:
-                logits = logits_of(xs, image)
+            def fn(ws: list[Any], xs: list[Any], target: Any) -> Any:
+                logits = logits_of(xs, ws[0])
                 s, cls = _targets.score(logits, target)
-                return s, [image], (logits, cls)
+                return s, (logits, cls)
 
-            s, (logits, cls), (g,) = _backend.gradients(fn, xs[idx])
+            s, (logits, cls), (g,) = _backend.value_and_grads(fn, [xs[idx]], xs, target)
             return s, g, keras.ops.cast(logits, "float32"), cls
 
         # One function for the images themselves, one for batches of copies: each is
-        # called with one shape only, so each traces once.
-        self.fn = _backend.compile_function(with_gradients, name=f"{method}_gradients")
-        self.copies_fn = _backend.compile_function(with_gradients, name=f"{method}_copies")
+        # called with one shape only, so each traces once. state=model: on JAX the
+        # weights are arguments read at every call (subclassed models included).
+        self.fn = _backend.compile_function(with_gradients, name=f"{method}_gradients", state=model)
+        self.copies_fn = _backend.compile_function(with_gradients, name=f"{method}_copies", state=model)
 
     @property
     def title(self) -> str:

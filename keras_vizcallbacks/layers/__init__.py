@@ -5,6 +5,8 @@ model at a layer (body and head). Uses Keras only: no model framework, nothing e
 * `probes`: the graph re-run symbolically (`replay`), probe models tapping several tensors (`build_probe`).
 * `receptive_field`: where a layer's cells sit on the input (`geometry`).
 * `surgery`: the head of a model after a layer (`build_head`), the last Dense layer.
+* `split`: a model split at a layer (`split_at`): ``(A, logits)`` with a ``delta`` added to ``A``,
+  so every backend's autodiff gets ``d score / d A`` as the gradient with respect to an argument.
 """
 
 from keras_vizcallbacks.layers.discovery import (
@@ -26,6 +28,7 @@ from keras_vizcallbacks.layers.discovery import (
 )
 from keras_vizcallbacks.layers.probes import LOGITS, OUTPUT, Probe, Visitor, build_probe, replay
 from keras_vizcallbacks.layers.receptive_field import Geometry, geometry
+from keras_vizcallbacks.layers.split import Split, split_at
 from keras_vizcallbacks.layers.surgery import build_head, last_dense
 
 __all__ = [
@@ -37,6 +40,7 @@ __all__ = [
     "Geometry",
     "Probe",
     "ProbeError",
+    "Split",
     "Visitor",
     "all_layer_paths",
     "build_head",
@@ -54,4 +58,5 @@ __all__ = [
     "replay",
     "require_graph",
     "spatial_output_layers",
+    "split_at",
 ]

@@ -14,7 +14,7 @@ model and its weights are shared, never copied or mutated.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import keras
@@ -56,8 +56,16 @@ def replay(
         produced.setdefault(id(layer), []).append(result)
         return result
 
+    # clone_model copies a compiled model's compile config onto the clone, serializing it, and Keras'
+    # serializer imports TensorFlow whenever it is installed (to check for a TensorShape), even under
+    # JAX or PyTorch. A functional model over the same graph (the same layers and nodes), never
+    # compiled, replays exactly the same calls.
+    source = model
+    if getattr(model, "compiled", False):
+        ins, outs = list(model.inputs), list(model.outputs)
+        source = keras.Model(ins if len(ins) > 1 else ins[0], outs if len(outs) > 1 else outs[0], name=model.name)
     clone = keras.models.clone_model(
-        model,
+        source,
         input_tensors=inputs if len(inputs) > 1 else inputs[0],
         clone_function=lambda layer: layer,
         call_function=call_function,
@@ -139,6 +147,7 @@ def build_probe(
     logits: bool = False,
     output: bool = False,
     inputs_of: Sequence[str] = (),
+    around: Mapping[str, Callable[[Any], Any]] | None = None,
 ) -> Probe:
     """One model that returns several layers' outputs from a single forward pass.
 
@@ -147,6 +156,12 @@ def build_probe(
     output (key ``"<path>:input"``). ``logits=True`` adds the pre-softmax /
     pre-sigmoid value of the model's output under ``LOGITS``; ``output=True``
     adds the model's output under ``OUTPUT``.
+
+    ``around`` maps layer paths to functions of a tensor: the output of layer
+    ``path`` goes through ``around[path]`` before the rest of the graph uses it
+    (the tap under ``path`` is still the layer's own output). `split_at` puts a
+    layer's output through its delta slot this way. It is called once per call
+    of the layer in the graph.
     """
     require_graph(model)
     wanted = set(paths) | set(inputs_of)
@@ -158,7 +173,8 @@ def build_probe(
     squash = final_squashing(model) if logits else None
 
     # Fast path: every tapped layer is top level and no logits surgery is needed.
-    need_replay = bool(squash) or any("/" in p for p in wanted)
+    around = dict(around or {})
+    need_replay = bool(squash) or bool(around) or any("/" in p for p in wanted)
     taps: dict[str, Any] = {}
     if not need_replay:
         try:
@@ -188,6 +204,8 @@ def build_probe(
                 result = layer(*args, **kwargs)
             if path in paths:
                 taps[path] = result
+            if path in around:
+                result = around[path](result)
             return result
 
         inputs, outs = replay(model, visit=visit)

@@ -24,8 +24,8 @@ where ``A`` is produced leaves every path of the graph as it is, so every
 consumer of ``A`` (and only they) sees ``A + delta``, whatever the topology.
 
 How ``delta`` enters the graph: the model's graph is re-run symbolically
-(`keras_vizcallbacks.layers.replay`, nested models included, the user's layers
-and weights shared) and the layer's output goes through a `_DeltaSlot`, a
+(`build_probe`'s replay, nested models included, the user's layers and weights
+shared) and the layer's output goes through a `_DeltaSlot`, a
 layer that adds the delta held by the split during a call and is the identity
 otherwise. ``delta`` cannot be a second Keras ``Input`` of the probe: the
 replay rebuilds each functional model with ``keras.models.clone_model``, which
@@ -34,9 +34,10 @@ refuses a graph that depends on a tensor outside that model's own inputs
 runs, so under ``tf.function`` and ``jax.jit`` the traced ``delta`` is part of
 the compiled program; `Split.__call__` sets it and always clears it.
 
-The probe returns the logits as `keras_vizcallbacks.layers.build_probe` does
-with ``logits=True``: the pre-softmax (pre-sigmoid) value when the model ends
-in a squashing activation, the model's first output otherwise.
+The probe is `build_probe(model, [path], logits=True, around={path: slot})`:
+the logits are the pre-softmax (pre-sigmoid) value when the model ends in a
+squashing activation, the model's first output otherwise, exactly as every
+other probe takes them.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_vizcallbacks import layers as L
+from keras_vizcallbacks.layers.discovery import final_squashing, is_model, iter_layers, output_layer, require_graph
+from keras_vizcallbacks.layers.probes import build_probe
 
 _SLOTS = threading.local()  # {id(slot): delta} for the calls running on this thread
 
@@ -131,57 +133,39 @@ class Split:
 
 
 def split_at(model: keras.Model, path: str) -> Split:
-    """Split ``model`` at layer ``path`` (a path from `layers.iter_layers`; nested models allowed).
+    """Split ``model`` at layer ``path`` (a path from `iter_layers`; nested models allowed).
 
     Raises ValueError (naming what is available) for an unknown path, the
     output layer itself, a layer the graph calls more than once (its output
-    is ambiguous), and `layers.ProbeError` for subclassed models.
+    is ambiguous), and `ProbeError` for subclassed models.
     """
-    L.require_graph(model)
-    table = dict(L.iter_layers(model))
+    require_graph(model)
+    table = dict(iter_layers(model))
     if path not in table:
         raise ValueError(f"No layer path {path!r} in model {model.name!r}. Layers: {list(table)[:40]}.")
     target = table[path]
-    if L.is_model(target) or isinstance(target, keras.layers.InputLayer):
+    if is_model(target) or isinstance(target, keras.layers.InputLayer):
         raise ValueError(f"{path!r} is a {type(target).__name__}; split the model at a layer inside it.")
-    out_path, _ = L.output_layer(model)
+    out_path, _ = output_layer(model)
     if path == out_path:
         raise ValueError(
             f"{path!r} produces the model's output; gradients of the logits with respect to it are trivial. "
             "Split at a layer before it."
         )
-    squash = L.final_squashing(model)
     slot = _DeltaSlot(target)
-    taps: dict[str, Any] = {}
     calls = [0]
 
-    def visit(layer: keras.layers.Layer, lpath: str, args: tuple, kwargs: dict) -> Any:
-        if L.is_model(layer) and (path.startswith(lpath + "/") or (squash and out_path.startswith(lpath + "/"))):
-            _, result = L.replay(layer, list(args), visit, prefix=lpath + "/")
-            result = result[0] if len(result) == 1 else result
-        elif squash and lpath == out_path:
-            if isinstance(layer, (keras.layers.Activation, keras.layers.Softmax)):
-                taps[L.LOGITS] = args[0]
-            else:
-                taps[L.LOGITS] = L._PreActivation(layer)(args[0])
-            result = layer(*args, **kwargs)
-        else:
-            result = layer(*args, **kwargs)
-        if lpath == path:
-            calls[0] += 1
-            taps[path] = result
-            result = slot(result)
-        return result
+    def through_slot(a: Any) -> Any:
+        calls[0] += 1
+        return slot(a)
 
-    inputs, outs = L.replay(model, visit=visit)
+    probe = build_probe(model, [path], logits=True, around={path: through_slot})
     if calls[0] != 1:
         raise ValueError(
             f"Layer {path!r} is called {calls[0]} times in model {model.name!r}; its output, and the gradient "
             "with respect to it, is ambiguous. Pick a layer called once."
         )
-    logits = taps.get(L.LOGITS, outs[0])
-    probe = keras.Model(inputs if len(inputs) > 1 else inputs[0], [taps[path], logits], name=f"{model.name}_split")
-    return Split(probe, path, target, squash, slot)
+    return Split(probe.model, path, target, final_squashing(model), slot)
 
 
 __all__ = ["Split", "split_at"]
