@@ -8,6 +8,8 @@ logit with respect to the image and to ``A`` independently of the code under tes
 
 from __future__ import annotations
 
+import os
+
 import keras
 import numpy as np
 from native_autodiff import native_grad, numpy_of
@@ -144,3 +146,29 @@ def assert_close(ours, ref, what):
     assert ours.shape == ref.shape, f"{what}: shape {ours.shape} != {ref.shape}"
     scale = max(float(np.abs(ref).max()), 1e-12)
     np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-5 * scale, err_msg=what)
+
+
+# --------------------------------------------------------------------------- the shapes model, trained once
+
+DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
+SHAPES_WEIGHTS = os.path.join(DATA, "shapes_cnn.weights.h5")
+
+
+def shapes_cnn() -> keras.Model:
+    """The small CNN whose weights ship in ``tests/data/shapes_cnn.weights.h5``: trained once (on
+    TensorFlow, by ``make_shapes_weights.py``), loaded on every backend. Zeros initializers: the
+    weights come from the file (and a JAX process compiles no random initializer for nothing)."""
+    inp = keras.Input((32, 32, 3), name="image")
+    x = keras.layers.Conv2D(16, 3, activation="relu", name="conv1", **Z)(inp)
+    x = keras.layers.MaxPooling2D(2, name="pool1")(x)
+    x = keras.layers.Conv2D(32, 3, activation="relu", name="conv2", **Z)(x)
+    x = keras.layers.MaxPooling2D(2, name="pool2")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    out = keras.layers.Dense(4, activation="softmax", name="out", **Z)(x)
+    return keras.Model(inp, out, name="shapes_cnn")
+
+
+def trained_shapes_cnn() -> keras.Model:
+    model = shapes_cnn()
+    model.load_weights(SHAPES_WEIGHTS)
+    return model
