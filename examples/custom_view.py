@@ -25,6 +25,7 @@ import keras
 import numpy as np
 
 import keras_vizcallbacks as kv
+from keras_vizcallbacks import _backend  # set_random_seed without importing TensorFlow under JAX/PyTorch
 
 
 class Histogram(NamedTuple):
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     epochs = args.epochs or (2 if args.small else 8)
 
-    keras.utils.set_random_seed(0)
+    _backend.set_random_seed(0)
     train = kv.datasets.shapes(256 if args.small else 3000, seed=0)
     val = kv.datasets.shapes(64 if args.small else 400, seed=1)
     model = kv.models.reference_cnn(n_classes=len(train.class_names))

@@ -24,6 +24,7 @@ import keras
 import numpy as np
 
 import keras_vizcallbacks as kv
+from keras_vizcallbacks import _backend  # set_random_seed without importing TensorFlow under JAX/PyTorch
 
 
 def build(size: int, n_classes: int, weights: str | None) -> tuple[keras.Model, keras.Model]:
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     size = args.size or (64 if args.small else 96)
     n_train = 32 if args.small else 2000
 
-    keras.utils.set_random_seed(0)
+    _backend.set_random_seed(0)
     train, val = (
         kv.datasets.shapes(n_train, size=size, seed=0),
         kv.datasets.shapes(16 if args.small else 200, size=size, seed=1),

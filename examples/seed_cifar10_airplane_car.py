@@ -25,6 +25,7 @@ import keras
 import numpy as np
 
 import keras_vizcallbacks as kv
+from keras_vizcallbacks import _backend  # set_random_seed without importing TensorFlow under JAX/PyTorch
 
 
 def load(small: bool, n_train: int | None):
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     epochs = args.epochs or (2 if args.small else 20)
 
-    keras.utils.set_random_seed(7)  # the article's np.random.seed(7); tf.random.set_seed(7)
+    _backend.set_random_seed(7)  # the article's np.random.seed(7); tf.random.set_seed(7)
     try:
         x, y, x_val, y_val, names, what = load(args.small, args.n_train)
     except RuntimeError as e:  # no internet and no cached copy

@@ -19,6 +19,7 @@ import sys
 import keras
 
 import keras_vizcallbacks as kv
+from keras_vizcallbacks import _backend  # set_random_seed without importing TensorFlow under JAX/PyTorch
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     epochs = args.epochs or (3 if args.small else 40)
     n = 200 if args.small else 2000
 
-    keras.utils.set_random_seed(0)
+    _backend.set_random_seed(0)
     x, y = kv.datasets.two_moons(n, noise=args.noise, seed=0)
     x_val, y_val = kv.datasets.two_moons(n // 4, noise=args.noise, seed=1)
     model = keras.Sequential(

@@ -1,9 +1,11 @@
 """``python -m keras_vizcallbacks.demo`` (``make demo``): train the seed article's CNN with every view.
 
 Trains `keras_vizcallbacks.models.reference_cnn` on the embedded shapes
-data (no download) with ``keras.callbacks.TensorBoard`` and every view this
+data (no download) with ``keras.callbacks.TensorBoard`` (on JAX and PyTorch the
+same loss curves without TensorFlow, see `loss_curves`) and every view this
 version of the package has, writes ``logs/demo-<timestamp>``, and prints the
 TensorBoard command and a summary of what was written. ``--help`` lists the options.
+Any Keras backend: ``KERAS_BACKEND=jax python -m keras_vizcallbacks.demo``.
 
 The table of views (`VIEWS`) is also what the examples use to add "every
 view".
@@ -245,6 +247,33 @@ def parse_views(spec: str) -> list[str] | None:
     return names
 
 
+def loss_curves(keras: Any, log_dir: str) -> Any:
+    """The loss and metric curves beside the views: ``keras.callbacks.TensorBoard`` on TensorFlow;
+    on JAX and PyTorch the same ``epoch_<metric>`` scalars in the ``train`` and ``validation`` runs,
+    written by our event-file writer, because Keras' TensorBoard callback writes with ``tf.summary``
+    and so imports TensorFlow under every backend."""
+    if keras.backend.backend() == "tensorflow":
+        return keras.callbacks.TensorBoard(log_dir)
+    from keras_vizcallbacks import writers
+
+    class EpochScalars(keras.callbacks.Callback):
+        def on_train_begin(self, logs: dict | None = None) -> None:
+            self.runs = {run: writers.acquire(log_dir, run) for run in ("train", "validation")}
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            for key, value in (logs or {}).items():
+                run, name = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
+                self.runs[run].write_scalar(f"epoch_{name}", float(value), epoch)
+            for writer in self.runs.values():
+                writer.flush()
+
+        def on_train_end(self, logs: dict | None = None) -> None:
+            for writer in self.runs.values():
+                writers.release(writer)
+
+    return EpochScalars()
+
+
 def run(args: argparse.Namespace, print_fn: Callable[[str], None] = print) -> dict[str, Any]:
     """Train and write the logs; returns the summary (see `summarize`) plus ``log_dir`` and ``seconds``."""
     from keras_vizcallbacks._quiet import start_framework
@@ -252,11 +281,12 @@ def run(args: argparse.Namespace, print_fn: Callable[[str], None] = print) -> di
     keras = start_framework(verbose=args.verbose >= 2)  # the framework's start-up lines only with --verbose 2
 
     import keras_vizcallbacks as kv
+    from keras_vizcallbacks import _backend
 
     start = time.perf_counter()
     views = parse_views(args.views)
     log_dir = args.out or os.path.join("logs", time.strftime("demo-%Y%m%d-%H%M%S"))
-    keras.utils.set_random_seed(args.seed)
+    _backend.set_random_seed(args.seed)  # keras.utils.set_random_seed imports TensorFlow under JAX/PyTorch
     try:
         x, y, xv, yv, names = load_data(args.dataset, args.n_train, args.n_val, args.seed)
     except RuntimeError as e:  # cifar10 without the internet
@@ -277,7 +307,7 @@ def run(args: argparse.Namespace, print_fn: Callable[[str], None] = print) -> di
         batch_size=args.batch_size,
         validation_data=(xv, yv),
         verbose=args.verbose,
-        callbacks=[keras.callbacks.TensorBoard(log_dir), *callbacks],
+        callbacks=[loss_curves(keras, log_dir), *callbacks],
     )
     failures = [(type(c).__name__, e, exc) for c in callbacks for e, exc in c.failures]
     for cls, epoch, exc in failures:
