@@ -83,6 +83,14 @@ API (the same on every backend)
     first, then the workers: 0 is the chief, or worker 0 without a chief.
     ``callbacks/_chief.py`` decides with them which process renders.
 
+``process_local(model) -> context manager``
+    Compute with ``model`` on this process alone. JAX with several processes:
+    no Keras distribution inside the block (nothing new is laid out over the
+    other processes' devices; ValueError for a weight split across
+    processes), and compiled functions always read replicated weights as this
+    process's own copy, so no computation needs another process to join.
+    Elsewhere, and in a single process, it changes nothing.
+
 ``TracedFunction``
     The common base class of compiled functions (``isinstance`` checks work
     without loading a framework).
@@ -109,6 +117,7 @@ _API = frozenset(
         "set_random_seed",
         "process_index",
         "process_count",
+        "process_local",
     }
 )
 
@@ -160,6 +169,7 @@ __all__ = [
     "name",
     "process_count",
     "process_index",
+    "process_local",
     "set_random_seed",
     "sync_model_state",
     "to_numpy",

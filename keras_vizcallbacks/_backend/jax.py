@@ -18,9 +18,10 @@ models first (``jax_state_sync`` returns at once when nothing is pending).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import jax
@@ -57,7 +58,7 @@ class TracedFunction(_Base):
             model = ref()
             if model is not None:
                 sync_model_state(model)
-        values = [v.value for v in self.variables]
+        values = [_local(v.value) for v in self.variables]  # this process's copy (distributed jobs)
         args = jax.tree_util.tree_map(as_numpy_leaf, args)
         return self._compiled(values, *args)
 
@@ -132,3 +133,39 @@ def process_index() -> int:
 def process_count() -> int:
     """``jax.process_count()``."""
     return int(jax.process_count())
+
+
+@contextlib.contextmanager
+def process_local(model: Any) -> Iterator[None]:
+    """Compute with ``model`` on this process alone, in a job of several processes.
+
+    Within the block no Keras distribution is set, so nothing created there (a probe's variables, a
+    tensor) is laid out over the other processes' devices, which would make them join in (JAX checks
+    such a value across processes). Compiled functions read each variable as this process's own copy
+    of its replicated value (`_local`). A variable split across processes has no whole copy here:
+    ValueError. In a single process the block changes nothing.
+    """
+    if jax.process_count() == 1:
+        yield
+        return
+    for variable in model.variables:
+        value = variable.value
+        if isinstance(value, jax.Array) and not value.is_fully_addressable and not value.sharding.is_fully_replicated:
+            raise ValueError(
+                f"{variable.path} is split across processes ({value.sharding}): this process holds no whole "
+                "copy of it. Replicate the weights across processes (keras.distribution.DataParallel)."
+            )
+    distribution = keras.distribution.distribution()
+    keras.distribution.set_distribution(None)
+    try:
+        yield
+    finally:
+        keras.distribution.set_distribution(distribution)
+
+
+def _local(value: Any) -> Any:
+    """A replicated array of a job of several processes (not wholly on this process) -> this process's
+    own copy, so a compiled call on it runs here alone; anything else as it is."""
+    if isinstance(value, jax.Array) and not value.is_fully_addressable and value.sharding.is_fully_replicated:
+        return value.addressable_data(0)
+    return value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -114,3 +115,8 @@ def process_index() -> int:
 def process_count() -> int:
     """The tasks of the ``TF_CONFIG`` cluster; 1 without ``TF_CONFIG``."""
     return _tasks()[1]
+
+
+def process_local(model: Any) -> contextlib.AbstractContextManager[None]:
+    """Nothing to do: this process's variables already hold the whole weights (JAX's may not)."""
+    return contextlib.nullcontext()

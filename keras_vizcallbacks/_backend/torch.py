@@ -25,6 +25,7 @@ signatures seen.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -127,3 +128,8 @@ def process_count() -> int:
     """The world size of ``torch.distributed`` once initialized; 1 otherwise."""
     dist = torch.distributed
     return int(dist.get_world_size()) if dist.is_available() and dist.is_initialized() else 1
+
+
+def process_local(model: Any) -> contextlib.AbstractContextManager[None]:
+    """Nothing to do: this process's variables already hold the whole weights (JAX's may not)."""
+    return contextlib.nullcontext()

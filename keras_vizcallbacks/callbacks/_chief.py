@@ -20,6 +20,7 @@ processes (``keras.distribution.ModelParallel`` over several JAX processes) is a
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import socket
 from collections.abc import Callable
@@ -124,6 +125,16 @@ def check_weights_local(model: keras.Model, count: int) -> None:
                 f"{variable.path!r} is split across the job's {count} processes ({sharding}); no process holds it "
                 "whole. Replicate the weights across processes (keras.distribution.DataParallel)."
             )
+
+
+def alone(decision: Decision | None, model: keras.Model | None) -> Any:
+    """The block in which the rendering process computes with ``model`` (``prepare``, ``compute``)
+    without the other processes: on JAX with several processes no distribution is set in it, and
+    compiled functions read this process's own copy of the weights (`_backend.process_local`), so no
+    computation of the views needs another process to join it. Nothing changes in a single process."""
+    if decision is None or decision.count == 1 or model is None:
+        return contextlib.nullcontext()
+    return _backend.process_local(model)
 
 
 def describe(description: str, decision: Decision | None) -> str:
