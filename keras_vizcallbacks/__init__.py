@@ -32,6 +32,7 @@ _NAMES = {
     "Frame": "keras_vizcallbacks.callbacks.base",
     "GradCAM": "keras_vizcallbacks.callbacks.gradcam",
     "Saliency": "keras_vizcallbacks.callbacks.saliency",
+    "Scalar": "keras_vizcallbacks.callbacks.base",
     "VizCallback": "keras_vizcallbacks.callbacks.base",
     "VizWarning": "keras_vizcallbacks.callbacks.base",
 }
@@ -49,6 +50,7 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time the names load o
         Frame,
         GradCAM,
         Saliency,
+        Scalar,
         VizCallback,
         VizWarning,
     )

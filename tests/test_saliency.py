@@ -199,7 +199,10 @@ def test_callback_writes_each_epoch_and_traces_once(log_dir, model):
     assert np.all(np.diff(panel.ravel()[order]) >= 0) and panel.min() == 0 and panel.max() == 255
     desc = read_descriptions(log_dir + "/viz")
     assert "SmoothGrad" in desc["saliency/smoothgrad"] and "n_samples=8" in desc["saliency/smoothgrad"]
-    assert "Completeness gap" in desc["saliency/integrated_gradients"]
+    # the completeness gap is a per-epoch number: in the captions and a scalar, not in the description
+    assert "completeness gap" in desc["saliency/integrated_gradients"]
+    gap = kv.writers.read_scalars(log_dir + "/viz")["saliency/integrated_gradients/completeness_gap"]
+    assert [s.step for s in gap] == [0, 1, 2]
 
 
 def test_callback_configuration_errors(log_dir, model):

@@ -82,3 +82,26 @@ def compiled(model: keras.Model) -> keras.Model:
 def random_data(n=24, input_shape=(16, 16, 3), n_classes=3, seed=0):
     rng = np.random.default_rng(seed)
     return rng.random((n, *input_shape), dtype=np.float32), rng.integers(0, n_classes, n)
+
+
+def descriptions_per_step(log_dir: str, run: str = "viz") -> dict[str, dict[int, set[str]]]:
+    """``{tag: {step: {description, ...}}}`` of every image and scalar summary as written at each step
+    (`writers.read_descriptions` gives only the first, which TensorBoard shows at every step)."""
+    out: dict[str, dict[int, set[str]]] = {}
+    for event in writers.events.iter_events(os.path.join(log_dir, run)):
+        for value in event.summary.value if event.HasField("summary") else []:
+            out.setdefault(value.tag, {}).setdefault(int(event.step), set()).add(value.metadata.summary_description)
+    return out
+
+
+def assert_fixed_descriptions(log_dir: str, tags: list[str], run: str = "viz") -> dict[str, str]:
+    """Each tag was written with one non-empty description, the same at every step; returns them."""
+    seen = descriptions_per_step(log_dir, run)
+    fixed = {}
+    for tag in tags:
+        assert tag in seen, f"tag {tag!r} missing; written: {sorted(seen)}"
+        texts = set().union(*seen[tag].values())
+        assert len(texts) == 1, f"{tag}: {len(texts)} different descriptions over steps {sorted(seen[tag])}"
+        (fixed[tag],) = texts
+        assert fixed[tag], f"{tag}: empty description"
+    return fixed

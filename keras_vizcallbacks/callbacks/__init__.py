@@ -1,6 +1,6 @@
 """When and what: thin keras.callbacks.Callback subclasses, one per view."""
 
-from keras_vizcallbacks.callbacks.base import Frame, VizCallback, VizWarning
+from keras_vizcallbacks.callbacks.base import Frame, Scalar, VizCallback, VizWarning
 from keras_vizcallbacks.callbacks.boundary import DecisionBoundary
 from keras_vizcallbacks.callbacks.confusion import ConfusionMatrix
 from keras_vizcallbacks.callbacks.feature_maps import FeatureMaps
@@ -16,6 +16,7 @@ __all__ = [
     "Frame",
     "GradCAM",
     "Saliency",
+    "Scalar",
     "VizCallback",
     "VizWarning",
 ]

@@ -109,7 +109,11 @@ class AttributionView(VizCallback):
             x = xs[self._image_index]
         return render.to_rgb(np.asarray(x, dtype=np.float32), per=1)
 
-    def _captions(self, classes: np.ndarray, probs: np.ndarray) -> tuple[list[list[str]], list[bool | None]]:
+    def _captions(
+        self, classes: np.ndarray, probs: np.ndarray, extra: list[str] | None = None
+    ) -> tuple[list[list[str]], list[bool | None]]:
+        """Per sample: true class, predicted class and probability, the explained class when it differs,
+        and ``extra[i]`` (a per-epoch number of the view) as the last line."""
         predicted = np.argmax(probs, axis=1)
         captions, correct = [], []
         for i, (cls, pred) in enumerate(zip(classes, predicted, strict=True)):
@@ -117,6 +121,8 @@ class AttributionView(VizCallback):
             lines.append(f"pred: {self._name(int(pred))}  p={probs[i, pred]:.2f}")
             if int(cls) != int(pred):
                 lines.append(f"map of: {self._name(int(cls))}  p={probs[i, cls]:.2f}")
+            if extra is not None:
+                lines.append(extra[i])
             captions.append(lines)
             correct.append(None if self.y is None else bool(int(self.y[i]) == int(pred)))
         return captions, correct

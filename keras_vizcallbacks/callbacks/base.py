@@ -9,10 +9,14 @@ A view is a subclass that implements two methods:
   (tag, uint8 image, Markdown description). A view may instead implement
   ``compute(epoch)`` (everything that touches the model, on the training
   thread) and ``draw(computed, epoch)`` (arrays -> frames, which may run on a
-  background thread with ``async_write=True``).
+  background thread with ``async_write=True``). Beside the frames, ``render`` and
+  ``draw`` may return `Scalar` items (tag, value, description): per-epoch numbers
+  for TensorBoard's scalars dashboard, written to the same run.
 
-Optionally ``on_close()`` (release figures and caches at the end of a fit) and
-``explainers()`` (what `trace_counts` reports on). The base class owns everything
+Optionally ``on_close()`` (release figures and caches at the end of a fit),
+``explainers()`` (what `trace_counts` reports on) and ``tags()`` (the tags the view
+will write, claimed at train begin: two views on one tag in one run are a
+``ValueError`` then, naming both). The base class owns everything
 else: the schedule (`Schedule`), the shared writer and the background delivery
 of images (`Delivery`), and the error policy (configuration errors raise before
 the first batch; failures at epoch end warn once and training goes on, or raise
@@ -58,6 +62,29 @@ class Frame:
     description: str = ""
 
 
+@dataclasses.dataclass
+class Scalar:
+    """One number for one tag at one step, for TensorBoard's scalars dashboard (same run as the images).
+
+    ``draw`` (or ``render``) may return these beside its `Frame` objects; the base class writes them.
+    The tag is, by convention, the image's tag and a name (``confusion_matrix/accuracy``); the
+    description, like an image's, holds only what stays fixed over the run.
+    """
+
+    tag: str
+    value: float
+    description: str = ""
+
+
+def check_tag(tag: Any) -> str:
+    """``tag`` if it is a usable TensorBoard tag prefix, else ValueError naming the rule."""
+    if not isinstance(tag, str) or not tag.strip() or tag != tag.strip():
+        raise ValueError(f"tag must be a non-empty string without surrounding spaces, got {tag!r}.")
+    if tag.startswith("/") or tag.endswith("/") or "//" in tag:
+        raise ValueError(f"tag {tag!r} has a leading, trailing or double '/'; use e.g. 'cam_pp' or 'val/confusion'.")
+    return tag
+
+
 class VizCallback(keras.callbacks.Callback):
     """Base class of every view. See the module docstring for the contract.
 
@@ -66,6 +93,10 @@ class VizCallback(keras.callbacks.Callback):
     Args:
         log_dir: TensorBoard log directory; images go to ``<log_dir>/<run_name>``,
             beside the ``train``/``validation`` runs of ``keras.callbacks.TensorBoard``.
+        tag: replaces the view's tag prefix (``view``): ``GradCAM(..., tag="cam_pp")``
+            writes ``cam_pp/<layer>``; for a view with a single tag (``ConfusionMatrix``)
+            it is the whole tag. Two views that would write one tag in one run are a
+            ``ValueError`` at train begin, naming both: give one of them a ``tag``.
         every_n_epochs: render at epochs 0, n, 2n, ... and at the last epoch.
         run_name: the TensorBoard run (a plain directory name). Callbacks with the
             same ``log_dir`` and ``run_name`` share one writer.
@@ -102,6 +133,7 @@ class VizCallback(keras.callbacks.Callback):
         self,
         log_dir: str,
         *,
+        tag: str | None = None,
         every_n_epochs: int = 1,
         run_name: str = "viz",
         on_error: str = "warn",
@@ -113,6 +145,8 @@ class VizCallback(keras.callbacks.Callback):
         render_on: str | Callable[[], bool] = "chief",
     ) -> None:
         super().__init__()
+        if tag is not None:
+            self.view = check_tag(tag)  # the instance's prefix: every f"{self.view}/..." tag follows it
         self.schedule = Schedule(every_n_epochs, max_overhead)
         if not isinstance(queue_size, int) or queue_size < 1:
             raise ValueError(f"queue_size must be an integer >= 1, got {queue_size!r}.")
@@ -138,6 +172,8 @@ class VizCallback(keras.callbacks.Callback):
         self.failures: list[tuple[int, BaseException]] = []
         self.timings: list[float] = []  # seconds per render+write call
         self.written: list[tuple[str, int]] = []  # (tag, step) of every image written
+        self.scalars_written: list[tuple[str, int]] = []  # (tag, step) of every scalar written
+        self._claimed: set[str] = set()  # tags claimed for the current fit (`writers.claim_tags`)
 
     @property
     def every_n_epochs(self) -> int:
@@ -155,8 +191,8 @@ class VizCallback(keras.callbacks.Callback):
     def prepare(self, model: keras.Model) -> None:
         """Validate against ``model`` and build what the view needs (once per model)."""
 
-    def render(self, epoch: int) -> list[Frame]:
-        """The frames of one epoch. Implement this, or ``compute`` and ``draw``."""
+    def render(self, epoch: int) -> list[Frame | Scalar]:
+        """The frames (and `Scalar` items) of one epoch. Implement this, or ``compute`` and ``draw``."""
         if type(self).compute is not VizCallback.compute:
             return self.draw(self.compute(epoch), epoch)
         raise NotImplementedError(f"{type(self).__name__} implements neither render() nor compute()/draw().")
@@ -171,9 +207,10 @@ class VizCallback(keras.callbacks.Callback):
         """
         return self.render(epoch)
 
-    def draw(self, computed: Any, epoch: int) -> list[Frame]:
-        """Arrays from `compute` -> frames. May run on the background thread
-        (``async_write``): it must not call the model. Default: ``computed`` are the frames."""
+    def draw(self, computed: Any, epoch: int) -> list[Frame | Scalar]:
+        """Arrays from `compute` -> frames, and optionally `Scalar` items (written to the same run). May
+        run on the background thread (``async_write``): it must not call the model. Default: ``computed``
+        are the frames."""
         return computed
 
     def on_close(self) -> None:
@@ -183,6 +220,12 @@ class VizCallback(keras.callbacks.Callback):
     def explainers(self) -> list[Any]:
         """The explainers this view computes with; their ``compiled_functions()`` make `trace_counts`."""
         return []
+
+    def tags(self) -> list[str] | None:
+        """The image tags this view will write, known after `prepare`: claimed at train begin, so two
+        views on one tag in one run fail before the first batch. ``None`` (the default): a tag is
+        claimed when it is first written (a clash then fails that epoch's render, by ``on_error``)."""
+        return None
 
     def due(self, epoch: int) -> bool:
         """Render at epochs 0, n, 2n, ... and always at the last epoch of the fit."""
@@ -195,6 +238,7 @@ class VizCallback(keras.callbacks.Callback):
         if self._writer is not None or len(self._delivery):  # the last fit ended without on_train_end
             self.close()
         self._active = False
+        self._claimed = set()  # claims are per fit (`writers.claim_tags` drops an earlier fit's)
         self.rendering = _chief.decide(self.render_on, self.model)  # once per fit, before any other work
         if not self.rendering.renders:
             return  # another process renders: no log_dir checks, no prepare, no writer on this one
@@ -205,6 +249,7 @@ class VizCallback(keras.callbacks.Callback):
             with quiet_blas():
                 self.prepare(self.model)
             self._prepared_for = self.model
+        self._claim(self.tags() or [])  # two views on one tag in one run: ValueError naming both
         self._active = True
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
@@ -244,8 +289,11 @@ class VizCallback(keras.callbacks.Callback):
             with quiet_blas():
                 computed = self.compute(epoch)
                 if not self.async_write:
-                    for frame in self.draw(computed, epoch):
-                        self.write(frame, epoch)
+                    for item in self.draw(computed, epoch):
+                        if isinstance(item, Scalar):
+                            self.write_scalar(item.tag, item.value, epoch, item.description)
+                        else:
+                            self.write(item, epoch)
                     return
         except Exception as exc:
             self.report_failure(epoch, exc)
@@ -272,6 +320,8 @@ class VizCallback(keras.callbacks.Callback):
             try:
                 self.on_close()
             finally:
+                writers.release_tags(self)
+                self._claimed = set()
                 if self._writer is not None:
                     writers.release(self._writer)
                     self._writer = None
@@ -295,6 +345,7 @@ class VizCallback(keras.callbacks.Callback):
         background threads while the next view (or callback) works, and waited for before the next
         epoch trains; anything else is written here."""
         assert self._writer is not None
+        self._claim([frame.tag])
         image = np.asarray(frame.image)
         if image.ndim == 3 and image.dtype == np.uint8:
             self._delivery.encode(self._writer, frame.tag, image, step, self._describe(frame))
@@ -302,11 +353,29 @@ class VizCallback(keras.callbacks.Callback):
         self._writer.write(frame.tag, image, step, self._describe(frame))
         self.written.append((frame.tag, step))
 
+    def write_scalar(self, tag: str, value: float, step: int, description: str = "") -> None:
+        """Write one scalar (TensorBoard's scalars dashboard) to this view's run, now. `draw` may instead
+        return `Scalar` items beside its frames; both end here."""
+        assert self._writer is not None
+        self._writer.write_scalar(tag, float(value), step, description)
+        self.scalars_written.append((tag, step))
+
+    def _claim(self, tags: list[str]) -> None:
+        """Claim ``tags`` of this view's run for the current fit (`writers.claim_tags`); ValueError on a clash."""
+        new = [t for t in tags if t not in self._claimed]
+        if new:
+            writers.claim_tags(self.log_dir, self.run_name, self, new, fit=self.params)
+            self._claimed.update(new)
+
     def _draw_and_write(self, computed: Any, epoch: int) -> None:
         """``async_write``: one epoch's frames drawn, encoded and written on a background thread."""
         assert self._writer is not None
         with quiet_blas():
             for frame in self.draw(computed, epoch):
+                if isinstance(frame, Scalar):
+                    self.write_scalar(frame.tag, frame.value, epoch, frame.description)
+                    continue
+                self._claim([frame.tag])
                 self._writer.write(frame.tag, np.asarray(frame.image), epoch, self._describe(frame))
                 self.written.append((frame.tag, epoch))
 
@@ -363,4 +432,8 @@ class VizCallback(keras.callbacks.Callback):
         warnings.warn(message, VizWarning, stacklevel=3)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(log_dir={self.log_dir!r}, run_name={self.run_name!r})"
+        # what tells two views of one class apart in a message (e.g. two GradCAMs on one tag)
+        shown = {k: getattr(self, k, None) for k in ("layer", "layers", "method", "mode")}
+        shown["tag"] = self.view if self.view != type(self).view else None
+        extra = "".join(f", {k}={v!r}" for k, v in shown.items() if v is not None)
+        return f"{type(self).__name__}(log_dir={self.log_dir!r}, run_name={self.run_name!r}{extra})"

@@ -8,7 +8,7 @@ from typing import Any
 import keras
 
 from keras_vizcallbacks.callbacks._samples import check_classes, fixed_labelled_data
-from keras_vizcallbacks.callbacks.base import Frame, VizCallback
+from keras_vizcallbacks.callbacks.base import Frame, Scalar, VizCallback
 from keras_vizcallbacks.explain import BOUNDARY_MODES, DecisionRegionExplainer, DecisionRegions
 from keras_vizcallbacks.render.boundary import BoundaryFigure
 
@@ -20,7 +20,9 @@ class DecisionBoundary(VizCallback):
     ``max_points`` examples, chosen once) stays fixed, so the frames form an
     animation of the boundary moving while the model learns. Regions take the
     predicted class's tab10 hue with alpha = confidence; points are coloured by
-    their true label, a bold ✕ marks a misclassified point.
+    their true label, a bold ✕ marks a misclassified point. The subtitle gives the
+    epoch's accuracy and agreement; they are also scalars in the same run
+    (``<tag>/accuracy``, ``<tag>/agreement`` as a fraction).
 
     Modes (see :mod:`keras_vizcallbacks.explain.boundary`):
 
@@ -127,13 +129,13 @@ class DecisionBoundary(VizCallback):
         self.last = self.explainer(epoch)
         return self.last
 
-    def draw(self, r: DecisionRegions, epoch: int) -> list[Frame]:
+    def draw(self, r: DecisionRegions, epoch: int) -> list[Frame | Scalar]:
         """Regions -> one frame (no model access; may run on the background thread)."""
         names = self.class_names
         acc = r.accuracy
         mode = r.mode
         parts = [] if acc is None else [f"accuracy {acc:.1%}"]
-        if mode == "embedding" or (mode == "input" and r.mean is not None and len(r.mean) > 2):
+        if self._off_slice(r):
             parts.append(f"agreement {r.agreement}/{len(r.predictions)}")
         title = {"input": "input space", "plane": "plane through 3 images", "embedding": "PCA of features"}[mode]
         plane = mode == "plane"
@@ -143,6 +145,8 @@ class DecisionBoundary(VizCallback):
                 "anchors predicted: "
                 + ", ".join(f"{names_of[int(p)]} {c:.0%}" for p, c in zip(r.predictions, r.point_confidence))
             ]
+        if mode == "embedding" and r.nonfinite:
+            parts.append(f"{r.nonfinite} non-finite → 0")
         image = self._figure.image(
             r.classes,
             r.confidence,
@@ -165,7 +169,33 @@ class DecisionBoundary(VizCallback):
             ylim=r.ylim,
             equal_aspect=plane,
         )
-        return [Frame(self.tag, image, self.describe(r))]
+        return [Frame(self.tag, image, self.describe(r)), *self.scalars(r)]
+
+    def tags(self) -> list[str]:
+        return [self.tag]
+
+    def scalars(self, r: DecisionRegions) -> list[Scalar]:
+        """``<tag>/accuracy`` (with labels) and ``<tag>/agreement`` (where the points lie off the slice)."""
+        out = []
+        if r.accuracy is not None:
+            out.append(
+                Scalar(f"{self.tag}/accuracy", r.accuracy, f"Accuracy on the DecisionBoundary's {self._data_note}.")
+            )
+        if self._off_slice(r):
+            out.append(
+                Scalar(
+                    f"{self.tag}/agreement",
+                    r.agreement / max(len(r.predictions), 1),
+                    f"Share of the DecisionBoundary's {self._data_note} that the model predicts as the class of the "
+                    "region they are drawn in (1 = the 2-D picture does not mislead about any of them).",
+                )
+            )
+        return out
+
+    @staticmethod
+    def _off_slice(r: DecisionRegions) -> bool:
+        """True when the points lie off the drawn slice (their agreement with the regions says something)."""
+        return r.mode == "embedding" or (r.mode == "input" and r.mean is not None and len(r.mean) > 2)
 
     def on_close(self) -> None:
         self._figure.close()  # every frame is drawn: the figure is rebuilt on the next fit's first draw
@@ -174,6 +204,8 @@ class DecisionBoundary(VizCallback):
         return [self.explainer]
 
     def describe(self, r: DecisionRegions) -> str:
+        """What the picture shows; only what stays fixed over the run (TensorBoard shows the first step's
+        description at every step): accuracy, agreement, variance shares and axis limits are in the picture."""
         g = len(r.xx)
         lines = [
             f"**Decision regions, mode `{r.mode}`**: the class the model predicts at each point of a "
@@ -182,42 +214,42 @@ class DecisionBoundary(VizCallback):
         ]
         if r.mode == "plane":
             names = self.class_names
+
+            def label(i: int, c: Any) -> str:
+                return f" ({names[int(c)] if names else f'class {int(c)}'})" if c is not None else ""
+
+            true = r.labels if r.labels is not None else [None] * len(r.anchor_index)
             anchors = ", ".join(
-                f"{k + 1} = example #{int(i)} ({names[int(c)] if names else f'class {int(c)}'})"
-                for k, (i, c) in enumerate(zip(r.anchor_index, r.labels if r.labels is not None else r.predictions))
+                f"{k + 1} = example #{int(i)}{label(i, c)}" for k, (i, c) in enumerate(zip(r.anchor_index, true))
             )
             lines.append(
                 f"Every grid point is an image on the plane through the three anchor images (stars: {anchors}), "
-                f"evaluated in batches ({g * g} images per epoch). Anchor predictions: "
-                + ", ".join(
-                    f"{k + 1} → {int(p)} ({c:.0%})" for k, (p, c) in enumerate(zip(r.predictions, r.point_confidence))
-                )
-                + "."
-            )  # fmt: skip
+                f"evaluated in batches ({g * g} images per epoch). The subtitle gives each anchor's predicted class "
+                "and probability at this epoch."
+            )
         else:
             lines.append(
-                f"Points: {self._data_note}, coloured by true label; a bold ✕ is misclassified. "
-                f"Accuracy on them: {r.accuracy:.1%}."
+                f"Points: {self._data_note}, coloured by true label; a bold ✕ is misclassified. The subtitle gives "
+                f"the epoch's accuracy on them (scalar `{self.tag}/accuracy`)."
             )
         if r.mode == "embedding":
-            n = len(r.predictions)
             lines.append(
-                f"The grid is mapped back through the PCA inverse (mean + z·components) and the layers after "
-                f"`{r.layer}`, so the regions are exact on this 2-D slice of feature space. The examples themselves "
-                f"lie off the slice: **agreement {r.agreement}/{n} ({r.agreement / max(n, 1):.1%})** are predicted "
-                "as the class of the region they are drawn in; the others are where the 2-D picture misleads. "
-                f"Component signs follow the previous epoch; PC1/PC2 explain "
-                f"{r.explained_variance_ratio[0]:.1%}/{r.explained_variance_ratio[1]:.1%} of the variance."
+                f"The grid is mapped back through the PCA inverse (mean + coordinates·components) and the layers "
+                f"after `{r.layer}`, so the regions are exact on this 2-D slice of feature space. The examples "
+                "themselves lie off the slice: **agreement** (subtitle; scalar "
+                f"`{self.tag}/agreement`) counts those predicted as the class of the region they are drawn in; "
+                "the others are where the 2-D picture misleads. The axis labels give each axis's share of the "
+                "variance at this epoch."
             )
-        elif r.mode == "input" and r.mean is not None and len(r.mean) > 2:
-            n = len(r.predictions)
+        elif self._off_slice(r):
             lines.append(
-                f"The other features are held at their mean, so the points lie off the slice: agreement "
-                f"{r.agreement}/{n} are predicted (with all their features) as the region they are drawn in."
+                "The other features are held at their mean, so the points lie off the slice: **agreement** "
+                f"(subtitle; scalar `{self.tag}/agreement`) counts those predicted (with all their features) as the "
+                "region they are drawn in."
             )
-        if r.nonfinite:
-            lines.append(f"{r.nonfinite} non-finite values were replaced by 0.")
-        lines.append(
-            f"Axis limits: x {r.xlim[0]:.3g}..{r.xlim[1]:.3g}, y {r.ylim[0]:.3g}..{r.ylim[1]:.3g}. Step = epoch."
-        )
+        if r.mode == "embedding":
+            lines.append("Non-finite feature values (NaN, Inf) are replaced by 0 before the projection.")
+        elif r.nonfinite:
+            lines.append(f"{r.nonfinite} non-finite values in the data were replaced by 0.")
+        lines.append("Step = epoch.")
         return "\n\n".join(lines)

@@ -11,7 +11,7 @@ import numpy as np
 from keras_vizcallbacks import layers as L
 from keras_vizcallbacks import render
 from keras_vizcallbacks.callbacks._samples import check_classes, fixed_labelled_data
-from keras_vizcallbacks.callbacks.base import Frame, VizCallback
+from keras_vizcallbacks.callbacks.base import Frame, Scalar, VizCallback
 from keras_vizcallbacks.explain import (
     CONFUSION_NORMALIZE,
     Predictor,
@@ -27,11 +27,14 @@ from keras_vizcallbacks.render.confusion import RATE_WORDS, ConfusionFigure
 
 
 class ConfusionMatrix(VizCallback):
-    """Draw the confusion matrix on fixed labelled data, tag ``confusion_matrix``.
+    """Draw the confusion matrix on fixed labelled data, tag ``confusion_matrix`` (or ``tag=...``).
 
     One compiled prediction pass per epoch (built once, fixed batch shape) over
     at most ``max_points`` examples chosen once. Row = true class, column =
     predicted class; each cell shows its rate (by ``normalize``) over its count.
+    The picture's subtitle gives the epoch's accuracy; scalars in the same run:
+    ``<tag>/accuracy`` and, up to `SCALAR_CLASSES` classes, ``<tag>/recall/<class>``
+    and ``<tag>/precision/<class>``.
 
     Args:
         log_dir: TensorBoard log directory.
@@ -46,6 +49,7 @@ class ConfusionMatrix(VizCallback):
     """
 
     view = "confusion_matrix"
+    SCALAR_CLASSES = 10  # per-class recall and precision scalars up to this many classes
 
     def __init__(
         self,
@@ -75,6 +79,7 @@ class ConfusionMatrix(VizCallback):
         self.shared: SharedView | None = None
         self.counts: np.ndarray | None = None  # the last epoch's matrix
         self._data_note = ""
+        self._support = np.zeros(0, dtype=np.int64)  # examples per true class (fixed data)
         self._figure = ConfusionFigure()  # built on the first draw, kept for the fit, dropped at its end
 
     def prepare(self, model: keras.Model) -> None:
@@ -87,6 +92,7 @@ class ConfusionMatrix(VizCallback):
             self.shared = shared_pass(model, x, batch_size=self.predictor.batch_size_for(x))
         except ValueError:  # a subclassed model (layers.ProbeError): its own prediction pass
             self.shared = None
+        self._support = np.bincount(np.asarray(y, dtype=np.int64), minlength=self.n_classes)  # fixed: labels
         kept = len(y)
         self._data_note = (
             f"{kept} fixed examples" if chosen is None else f"{kept} of {n_total} examples (evenly spaced)"
@@ -104,7 +110,7 @@ class ConfusionMatrix(VizCallback):
         self.counts = confusion_matrix(self.y, pred, n)
         return self.counts
 
-    def draw(self, counts: np.ndarray, epoch: int) -> list[Frame]:
+    def draw(self, counts: np.ndarray, epoch: int) -> list[Frame | Scalar]:
         """Counts -> one frame (no model access; may run on the background thread)."""
         rates = None if self.normalize is None else normalize_confusion(counts, self.normalize)
         total = int(counts.sum())
@@ -118,7 +124,42 @@ class ConfusionMatrix(VizCallback):
             subtitle=f"accuracy {acc:.1%} ({correct}/{total}) · colour: {RATE_WORDS[self.normalize].split(' (')[0]}",
             cmap=self.cmap,
         )
-        return [Frame(self.view, image, self.describe(counts, acc, correct, total))]
+        frames: list[Frame | Scalar] = [Frame(self.view, image, self.describe(len(counts)))]
+        return frames + self.scalars(counts, acc)
+
+    def tags(self) -> list[str]:
+        return [self.view]
+
+    def scalars(self, counts: np.ndarray, acc: float) -> list[Scalar]:
+        """``<tag>/accuracy`` and, up to `SCALAR_CLASSES` classes, each class's recall and precision."""
+        out = [Scalar(f"{self.view}/accuracy", acc, f"Accuracy on the ConfusionMatrix's {self._data_note}.")]
+        n = len(counts)
+        if n > self.SCALAR_CLASSES:
+            return out
+        names = self._names(n)
+        recall = normalize_confusion(counts, "true").diagonal()
+        precision = normalize_confusion(counts, "pred").diagonal()
+        for k in range(n):
+            key = names[k].replace("/", "_")
+            out.append(
+                Scalar(
+                    f"{self.view}/recall/{key}",
+                    recall[k],
+                    f"Recall of class {names[k]}: the share of its examples predicted as it ({self._data_note}).",
+                )
+            )
+            out.append(
+                Scalar(
+                    f"{self.view}/precision/{key}",
+                    precision[k],
+                    f"Precision of class {names[k]}: the share of the examples predicted as it that are it "
+                    f"({self._data_note}; 0 while nothing is predicted as it).",
+                )
+            )
+        return out
+
+    def _names(self, n: int) -> list[str]:
+        return self.class_names if self.class_names and len(self.class_names) == n else [f"class {k}" for k in range(n)]
 
     def on_close(self) -> None:
         self._figure.close()  # every frame is drawn: the figure is rebuilt on the next fit's first draw
@@ -126,17 +167,20 @@ class ConfusionMatrix(VizCallback):
     def explainers(self) -> list[Any]:
         return [self.predictor, self.shared]
 
-    def describe(self, counts: np.ndarray, acc: float, correct: int, total: int) -> str:
-        names = self.class_names or [f"class {k}" for k in range(len(counts))]
-        recall = normalize_confusion(counts, "true").diagonal()
-        precision = normalize_confusion(counts, "pred").diagonal()
-        rows = "\n".join(
-            f"| {names[k]} | {int(counts[k].sum())} | {recall[k]:.1%} | {precision[k]:.1%} |"
-            for k in range(len(counts))
-        )
+    def describe(self, n: int) -> str:
+        """What the picture shows; only what stays fixed over the run (TensorBoard shows the first step's
+        description at every step): the per-epoch numbers are in the picture and the scalars."""
+        names = self._names(n)
+        support = np.zeros(n, dtype=np.int64)
+        support[: min(n, len(self._support))] = self._support[:n]
+        rows = "\n".join(f"| {names[k]} | {int(support[k])} |" for k in range(n))
         shown = "the count" if self.normalize is None else f"the {RATE_WORDS[self.normalize]} over the count"
+        per_class = (
+            f", `{self.view}/recall/<class>` and `{self.view}/precision/<class>`" if n <= self.SCALAR_CLASSES else ""
+        )
         return (
             f"**Confusion matrix** on {self._data_note}: row = true class, column = predicted class; each cell "
-            f"shows {shown}. Accuracy {acc:.1%} ({correct}/{total}). Step = epoch.\n\n"
-            f"| class | examples | recall | precision |\n|---|---|---|---|\n{rows}"
+            f"shows {shown}. The subtitle gives the epoch's accuracy (correct/total). Scalars in this run: "
+            f"`{self.view}/accuracy`{per_class}. Step = epoch.\n\n"
+            f"| class | examples |\n|---|---|\n{rows}"
         )

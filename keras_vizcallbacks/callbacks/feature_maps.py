@@ -106,6 +106,9 @@ class FeatureMaps(VizCallback):
     def explainers(self) -> list[Any]:
         return [self.probe]
 
+    def tags(self) -> list[str]:
+        return [f"{self.view}/{path}" for path, _ in self._layers]
+
     def _display_inputs(self) -> np.ndarray | None:
         x = self.x
         if isinstance(x, (list, dict)):

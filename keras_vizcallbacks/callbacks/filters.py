@@ -89,6 +89,9 @@ class FilterGrid(VizCallback):
         self._chosen = chosen
         self._first = available[0][1]
 
+    def tags(self) -> list[str]:
+        return [f"{self.view}/{path}" for path, _ in self._chosen]
+
     def compute(self, epoch: int) -> list[tuple[str, keras.layers.Layer, Any]]:
         """Training thread: copy the kernels out of the layers."""
         return [(path, layer, conv_kernels(layer)) for path, layer in self._chosen]

@@ -9,14 +9,13 @@ import keras
 import numpy as np
 
 from keras_vizcallbacks.callbacks._attribution import AttributionView
-from keras_vizcallbacks.callbacks._format import fmt_list
 from keras_vizcallbacks.callbacks.base import Frame
 from keras_vizcallbacks.explain import GradCAMExplainer, cam_method
 from keras_vizcallbacks.render import overlay
 
 
 class GradCAM(AttributionView):
-    """Grad-CAM (or a sibling method) for fixed samples, tag ``grad_cam/<layer>``.
+    """Grad-CAM (or a sibling method) for fixed samples, tag ``grad_cam/<layer>`` (``tag=`` replaces ``grad_cam``).
 
     Per sample: the input, and the class activation map overlaid on it
     (``cmap`` with ``alpha``), labelled with the true class, the predicted class
@@ -90,6 +89,10 @@ class GradCAM(AttributionView):
     def explainers(self) -> list[Any]:
         return [self.explainer]
 
+    def tags(self) -> list[str]:
+        assert self.explainer is not None
+        return [f"{self.view}/{self.explainer.path}"]
+
     def compute(self, epoch: int) -> dict[str, np.ndarray]:
         assert self.explainer is not None
         r = self.explainer.explain(self.x, self._class_index())
@@ -101,13 +104,15 @@ class GradCAM(AttributionView):
         images = self._display_images()
         maps = computed["maps"]
         panels = [images, overlay.overlay(images, maps, self.cmap, self.alpha)]
-        captions, correct = self._captions(computed["classes"], computed["probabilities"])
+        peak = [float(np.max(r)) if r.size else 0.0 for r in computed["raw"]]
+        captions, correct = self._captions(
+            computed["classes"], computed["probabilities"], [f"map max {p:.3g}" for p in peak]
+        )
         grid = overlay.sample_grid(panels, captions, correct=correct)
         bar = overlay.colour_bar(grid.shape[1], self.cmap, ("0 (no evidence)", f"map max  (epoch {epoch})"))
         image = np.concatenate([grid, bar], axis=0)
         h, w = computed["raw"].shape[1:3]
         geo = ex.geometry
-        peak = [float(np.max(r)) for r in computed["raw"]]
         desc = (
             f"**{ex.title} of {type(ex.layer).__name__} `{ex.path}`** ({h}×{w} cells) for {len(maps)} fixed "
             f"samples: the input, then the map overlaid ({self.cmap}, alpha {self.alpha:g}).\n\n"
@@ -116,8 +121,8 @@ class GradCAM(AttributionView):
             f"- Placement: cell (r, c) is centred on input pixel {geo.offset[0]:g} + {geo.stride[0]:g}·r, "
             f"{geo.offset[1]:g} + {geo.stride[1]:g}·c (receptive-field centres), bilinear in between.\n"
             f"- Normalization: ReLU, then each map min-max scaled on its own (blue = its minimum, red = its "
-            f"maximum; an all-zero map stays blue). Raw maxima: {fmt_list([f'{p:.3g}' for p in peak], 8)}.\n"
-            "- Caption: true class, predicted class and its probability (green = right, red = wrong). "
-            "Step = epoch."
+            "maximum; an all-zero map stays blue).\n"
+            "- Caption: true class, predicted class and its probability (green = right, red = wrong), and the "
+            "map's maximum before scaling (after ReLU), which says how strong the evidence is. Step = epoch."
         )
         return [Frame(f"{self.view}/{ex.path}", image, desc)]

@@ -10,13 +10,13 @@ import numpy as np
 
 from keras_vizcallbacks import render
 from keras_vizcallbacks.callbacks._attribution import AttributionView
-from keras_vizcallbacks.callbacks.base import Frame
+from keras_vizcallbacks.callbacks.base import Frame, Scalar
 from keras_vizcallbacks.explain import SALIENCY_REDUCTIONS, SaliencyExplainer, saliency_method, saliency_options
 from keras_vizcallbacks.render import overlay
 
 
 class Saliency(AttributionView):
-    """Input-gradient maps for fixed samples, tag ``saliency/<method>``.
+    """Input-gradient maps for fixed samples, tag ``saliency/<method>`` (``tag=`` replaces ``saliency``).
 
     Per sample: the input, the map alone (``cmap``), and the map overlaid on the
     input (``alpha``), labelled with the true class, the predicted class and its
@@ -24,7 +24,9 @@ class Saliency(AttributionView):
     ``percentile`` (values above are clipped, so a few extreme pixels do not
     leave the rest black); signed maps (``reduce="sum"``) are centred on zero.
     The compiled gradient functions are built once; SmoothGrad and Integrated
-    Gradients evaluate their copies in fixed-size batches (one trace).
+    Gradients evaluate their copies in fixed-size batches (one trace). Methods with
+    a completeness check (Integrated Gradients) caption each sample with its gap and
+    write the largest as the scalar ``<tag>/completeness_gap``.
 
     Args:
         log_dir: TensorBoard log directory.
@@ -106,6 +108,9 @@ class Saliency(AttributionView):
     def explainers(self) -> list[Any]:
         return [self.explainer]
 
+    def tags(self) -> list[str]:
+        return [f"{self.view}/{self.method}"]
+
     def compute(self, epoch: int) -> dict[str, np.ndarray]:
         assert self.explainer is not None
         r = self.explainer.explain(self.x, self._class_index(), reduce=self.reduce)
@@ -114,7 +119,7 @@ class Saliency(AttributionView):
             out["delta"] = r.delta
         return out
 
-    def draw(self, computed: dict[str, np.ndarray], epoch: int) -> list[Frame]:
+    def draw(self, computed: dict[str, np.ndarray], epoch: int) -> list[Frame | Scalar]:
         ex = self.explainer
         assert ex is not None
         images = self._display_images()
@@ -125,7 +130,9 @@ class Saliency(AttributionView):
             overlay.attribution_image(maps, self.cmap, **kw),
             overlay.overlay(images, maps, self.cmap, self.alpha, **kw),
         ]
-        captions, correct = self._captions(computed["classes"], computed["probabilities"])
+        gaps = np.abs(computed["delta"]).reshape(len(maps), -1).max(axis=1) if "delta" in computed else None
+        extra = None if gaps is None else [f"gap {g:.2g}" for g in gaps]
+        captions, correct = self._captions(computed["classes"], computed["probabilities"], extra)
         grid = overlay.sample_grid(panels, captions, correct=correct, panel_px=96)
         pct = self.percentile
         top_label = "max" if pct is None else f"p{pct:g}"
@@ -146,8 +153,16 @@ class Saliency(AttributionView):
             f"{' (pre-' + ex.squash + ')' if ex.squash else ''}, differentiated w.r.t. the input pixels.\n"
             f"- Normalization: each map on its own, {scale}.\n"
         )
-        if "delta" in computed:
-            worst = float(np.max(np.abs(computed["delta"])))
-            desc += f"- Completeness gap |sum(attributions) - (F(x) - F(baseline))|: at most {worst:.3g}.\n"
-        desc += "- Caption: true class, predicted class and its probability (green = right, red = wrong). Step = epoch."
-        return [Frame(f"{self.view}/{self.method}", image, desc)]
+        tag = f"{self.view}/{self.method}"
+        desc += "- Caption: true class, predicted class and its probability (green = right, red = wrong)"
+        if gaps is None:
+            desc += ". Step = epoch."
+            return [Frame(tag, image, desc)]
+        what = "the completeness gap |sum(attributions) - (F(x) - F(baseline))|"
+        desc += f", and {what} (small = the attributions account for the score). Step = epoch."
+        gap = Scalar(
+            f"{tag}/completeness_gap",
+            float(np.max(gaps)) if len(gaps) else 0.0,
+            f"The largest {what} over the {len(maps)} fixed samples of `{tag}`, per epoch.",
+        )
+        return [Frame(tag, image, desc), gap]

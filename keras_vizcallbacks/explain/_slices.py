@@ -19,9 +19,9 @@ from keras_vizcallbacks import _backend
 from keras_vizcallbacks import layers as L
 from keras_vizcallbacks.explain._batches import batch_size_for, default_batch_size, n_rows, run_batches, run_over
 from keras_vizcallbacks.explain._outputs import classes_and_confidence, to_probabilities
-from keras_vizcallbacks.explain._regions import DecisionRegions, Slice, grid, limits, widen
+from keras_vizcallbacks.explain._regions import DecisionRegions, Slice, grid, limits
 from keras_vizcallbacks.explain._shared import register
-from keras_vizcallbacks.explain.projection import flip_signs, gram_schmidt_plane, pca2
+from keras_vizcallbacks.explain.projection import align_plane, flip_signs, gram_schmidt_plane, hold_half_width, pca2
 
 
 class InputSlice(Slice):
@@ -198,7 +198,15 @@ class PlaneSlice(Slice):
 
 
 class EmbeddingSlice(Slice):
-    """PCA of a feature layer's outputs; the grid goes back through the PCA inverse and the head."""
+    """PCA of a feature layer's outputs; the grid goes back through the PCA inverse and the head.
+
+    The frame (see docs/views/decision_boundary.md, "A frame that holds still"): each call fits the
+    principal plane of the current features, turns its two axes within the plane to match the last
+    call's (`align_plane`, orthogonal Procrustes), and measures each axis in standard deviations of
+    the data along it, so training that scales or spins the features does not move the picture. The
+    window is ``[-L, L]`` on each axis in those units, ``L`` on a 1, 1.5, 2, 3, 4, 6, ... ladder, and
+    changes only when points leave it or fit in half of it (`hold_half_width`).
+    """
 
     mode = "embedding"
     default_resolution = 100
@@ -208,7 +216,7 @@ class EmbeddingSlice(Slice):
         self.fixed_axes = explainer.fixed_axes
         self.align_signs = explainer.align_signs
         self.share_pass = explainer.share_pass
-        self.previous: np.ndarray | None = None  # the last call's components (sign alignment)
+        self.previous: np.ndarray | None = None  # the last call's orthonormal axes (`align_plane`)
         self.shared = None  # the data pass shared with other views (``share_pass``), from `start`
         model = self.model
         if layer is None:
@@ -263,15 +271,28 @@ class EmbeddingSlice(Slice):
             tap = {"inputs_of": [self.layer_path]} if self.use_input else {"paths": [self.layer_path]}
             self.shared = register(self.model, self.x, batch_size=self.data_batch_size, **tap)
         z = self.project()[3]
-        self.xlim, self.ylim = limits(z[:, 0], self.eps), limits(z[:, 1], self.eps)
+        if self.fixed_axes:
+            self.xlim, self.ylim = self.hold(None, z[:, 0]), self.hold(None, z[:, 1])
+        else:
+            self.xlim, self.ylim = limits(z[:, 0], self.eps), limits(z[:, 1], self.eps)
         self.started = True
+
+    def hold(self, lim: tuple[float, float] | None, z: np.ndarray) -> tuple[float, float]:
+        """One axis's ``(-L, L)`` that `hold_half_width` keeps, with ``eps`` (default 5% of the farthest
+        coordinate) to spare."""
+        finite = np.abs(z[np.isfinite(z)])
+        pad = float(self.eps) if self.eps is not None else 0.05 * (float(finite.max()) if finite.size else 0.0)
+        half = hold_half_width(None if lim is None else lim[1], z, pad)
+        return (-half, half)
 
     def compiled_functions(self) -> list[Any]:
         fns = [*self.predictor.compiled_functions(), self.probe_fn, self.head_fn]
         return fns + (self.shared.compiled_functions() if self.shared is not None else [])
 
     def project(self, epoch: int | None = None):
-        """``(mean, components, explained variance ratio, coordinates (N, 2), model outputs, non-finite count)``."""
+        """``(mean, axes (2, D), variance share of each axis (2,), coordinates (N, 2), model outputs,
+        non-finite count)``: ``feature = mean + coordinates · axes``; each axis is a unit direction of
+        the principal plane (turned to the last call's) times the data's standard deviation along it."""
         n = n_rows(self.x)
         if self.shared is not None:
             outs = self.shared.outputs(epoch)
@@ -283,17 +304,39 @@ class EmbeddingSlice(Slice):
         nonfinite = int(bad.sum())
         if nonfinite:
             f = np.where(bad, 0.0, f)
-        mean, comps, ratio = pca2(f)
-        comps = flip_signs(comps, self.previous if self.align_signs else None)
+        mean, comps, _ = pca2(f)
+        comps = align_plane(comps, self.previous) if self.align_signs else flip_signs(comps, None)
         self.previous = comps
         z = (f - mean) @ comps.T
-        return mean, comps, ratio, z, out, nonfinite
+        total = float(np.sum((f - mean) ** 2))
+        sd = np.sqrt(np.mean(z**2, axis=0)) if len(z) else np.zeros(2)
+        share = (len(z) * sd**2 / total) if total > 0 else np.zeros(2)
+        sd = np.where(sd > 1e-12 * max(1.0, float(sd.max())), sd, 1.0)  # a flat axis keeps unit scale
+        return mean, comps * sd[:, None], share, z / sd, out, nonfinite
+
+    def axes_text(self, what: str, dims: str, n: int) -> str:
+        """What the axes are (a sentence; the same at every call)."""
+        turned = (
+            "its two axes turned within the plane to match the previous epoch's (orthogonal Procrustes)"
+            if self.align_signs
+            else "its two axes the principal components (signs: largest entry positive)"
+        )
+        window = (
+            "Each axis spans ±L, L one of 1, 1.5, 2, 3, 4, 6, 8, …, which changes only when a point leaves it "
+            "or all fit in half of it"
+            if self.fixed_axes
+            else "The axis limits are refitted to the points each epoch"
+        )
+        return (
+            f"the plane of the first two principal components of {what} ({dims} features) on these {n} "
+            f"examples, refitted each epoch; {turned}, each measured in standard deviations of the examples "
+            f"along it (SD units). {window}"
+        )
 
     def __call__(self, epoch: int | None = None) -> DecisionRegions:
         mean, comps, ratio, z, out, nonfinite = self.project(epoch)
         if self.fixed_axes:
-            self.xlim = widen(self.xlim, z[:, 0], self.eps)
-            self.ylim = widen(self.ylim, z[:, 1], self.eps)
+            self.xlim, self.ylim = self.hold(self.xlim, z[:, 0]), self.hold(self.ylim, z[:, 1])
         else:
             self.xlim, self.ylim = limits(z[:, 0], self.eps), limits(z[:, 1], self.eps)
         xx, yy, points = grid(self.xlim, self.ylim, self.grid_resolution)
@@ -318,12 +361,9 @@ class EmbeddingSlice(Slice):
             predictions=pred,
             point_confidence=pconf,
             point_regions=region,
-            xlabel=f"PC1 ({ratio[0]:.0%} of variance)",
-            ylabel=f"PC2 ({ratio[1]:.0%} of variance)",
-            axes=(
-                f"the first two principal components of {what} ({dims} features), fitted on these "
-                f"{len(z)} examples at this epoch"
-            ),
+            xlabel=f"PCA axis 1 · {ratio[0]:.0%} of variance (SD units)",
+            ylabel=f"PCA axis 2 · {ratio[1]:.0%} of variance (SD units)",
+            axes=self.axes_text(what, dims, len(z)),
             layer=self.layer,
             mean=mean.astype(np.float32),
             components=comps.astype(np.float32),

@@ -1,7 +1,7 @@
 """Projection math for 2-D slices: PCA down to two components, and the plane through three points.
 
 Plain numpy (float64); no model. Used by the decision regions' ``"embedding"``
-(`pca2`, `flip_signs`) and ``"plane"`` (`gram_schmidt_plane`) modes.
+(`pca2`, `flip_signs`, `align_plane`, `hold_half_width`) and ``"plane"`` (`gram_schmidt_plane`) modes.
 """
 
 from __future__ import annotations
@@ -60,6 +60,50 @@ def flip_signs(components: np.ndarray, previous: np.ndarray | None) -> np.ndarra
     return c
 
 
+def align_plane(components: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
+    """``components`` (2, D, orthonormal rows) turned within their plane to match ``previous`` best.
+
+    Orthogonal Procrustes: the 2×2 orthogonal ``R`` (a rotation or a reflection) that minimizes
+    ``||R·components - previous||`` is ``V·Uᵀ`` for ``U·S·Vᵀ = svd(components·previousᵀ)``, so the
+    result spans the same plane as ``components`` (the current principal plane) and is as close
+    as any basis of that plane can be to ``previous``: sign flips, swapped components and a slow
+    rotation of the plane's two directions do not turn the picture. Without ``previous``: `flip_signs`.
+    """
+    c = np.asarray(components, dtype=np.float64)
+    if previous is None or np.shape(previous) != c.shape:
+        return flip_signs(c, None)
+    u, _, vt = np.linalg.svd(c @ np.asarray(previous, dtype=np.float64).T)
+    return (vt.T @ u.T) @ c
+
+
+def ladder_above(value: float) -> float:
+    """The smallest of 1, 1.5, 2, 3, 4, 6, 8, 12, ... (2**k and 1.5 * 2**k, k any integer) that is >= ``value``."""
+    v = float(value)
+    if not np.isfinite(v) or v <= 0:
+        return 1.0
+    base = 2.0 ** np.floor(np.log2(v))
+    for step in (base, 1.5 * base, 2.0 * base):
+        if step >= v * (1 - 1e-12):
+            return float(step)
+    return float(2.0 * base)  # unreachable: 2 * base > v
+
+
+def hold_half_width(half: float | None, points: np.ndarray, pad: float) -> float:
+    """The half-width ``L`` of a window ``[-L, L]`` around the origin (one axis) that moves only when the
+    points leave it (hysteresis): ``L`` is the smallest of 1, 1.5, 2, 3, 4, 6, ... that holds every
+    finite coordinate with ``pad`` to spare; it grows when a point comes closer than ``pad`` to the
+    edge and shrinks only when the points fit in half of it. Without ``half``: that smallest value.
+    """
+    p = np.asarray(points, dtype=np.float64)
+    p = p[np.isfinite(p)]
+    if p.size == 0:  # nothing to hold: keep the window
+        return half if half is not None else 1.0
+    need = ladder_above(float(np.max(np.abs(p))) + pad)
+    if half is None or need > half or need <= half / 2:
+        return need
+    return half
+
+
 def gram_schmidt_plane(x1: np.ndarray, x2: np.ndarray, x3: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The plane through three points: ``(origin = x1, basis (2, D) orthonormal, coordinates (3, 2))``.
 
@@ -82,4 +126,4 @@ def gram_schmidt_plane(x1: np.ndarray, x2: np.ndarray, x3: np.ndarray) -> tuple[
     return o, np.stack([e1, e2]), coords
 
 
-__all__ = ["flip_signs", "gram_schmidt_plane", "pca2"]
+__all__ = ["align_plane", "flip_signs", "gram_schmidt_plane", "hold_half_width", "ladder_above", "pca2"]

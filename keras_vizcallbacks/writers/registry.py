@@ -3,13 +3,17 @@
 Callbacks ``acquire`` a writer in ``on_train_begin`` and ``release`` it in
 ``on_train_end``; the last release closes the event file. A later fit acquires
 a fresh writer (TensorBoard reads every event file of a run directory).
+
+Views also claim the tags they write here (`claim_tags`): two views on one tag
+in one run are a ValueError when the fit begins.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
@@ -169,3 +173,58 @@ def open_writers() -> list[str]:
     """Paths of writers currently open (for tests and diagnostics)."""
     with _LOCK:
         return sorted(_OPEN)
+
+
+# --------------------------------------------------------------------------- tag claims
+#
+# Two views that write one tag in one run would put two images per step on one TensorBoard card, under
+# one description. Views claim their tags when a fit begins; a claim holds for that fit only. A fit is
+# identified by an object every callback of the fit shares (Keras gives them all the same ``params``
+# dict): when a claim arrives from another fit, the claims of the earlier fit on that run are dropped,
+# so a fit that ended without ``on_train_end`` (Keras skips it when ``fit`` raises) leaves nothing behind.
+
+_CLAIMS: dict[str, tuple[Any, dict[str, Any]]] = {}  # run path -> (fit, {tag: weak reference to the owner})
+
+
+def claim_tags(log_dir: str, run_name: str, owner: Any, tags: Iterable[str], fit: Any = None) -> None:
+    """Claim ``tags`` of ``<log_dir>/<run_name>`` for ``owner`` during ``fit`` (any object the fit's
+    callbacks share; compared by identity and kept until the next fit's first claim on this run).
+
+    Raises ValueError naming both owners (their ``repr``) when another live owner of the same fit holds
+    one of the tags; claims made before the conflict stay (the fit is not starting anyway). Claiming a
+    tag again for the same owner does nothing.
+    """
+    path = run_path(log_dir, run_name)
+    with _LOCK:
+        held = _CLAIMS.get(path)
+        if held is None or held[0] is not fit:
+            held = (fit, {})
+            _CLAIMS[path] = held
+        claims = held[1]
+        for tag in tags:
+            ref = claims.get(tag)
+            other = None if ref is None else ref()
+            if other is not None and other is not owner:
+                raise ValueError(
+                    f"Two views write tag {tag!r} to run {path!r}: {other!r} and {owner!r}. TensorBoard would show "
+                    "both images on one card under one description. Give one of them another tag "
+                    "(tag='...' replaces the view's tag prefix) or another run_name."
+                )
+            claims[tag] = weakref.ref(owner)
+
+
+def release_tags(owner: Any) -> None:
+    """Drop every claim of ``owner`` (on every run); a view does this when its fit ends."""
+    with _LOCK:
+        for path, (_, claims) in list(_CLAIMS.items()):
+            for tag in [t for t, ref in claims.items() if ref() is owner or ref() is None]:
+                del claims[tag]
+            if not claims:
+                del _CLAIMS[path]
+
+
+def claimed_tags(log_dir: str, run_name: str = "viz") -> list[str]:
+    """Tags currently claimed on ``<log_dir>/<run_name>`` by live owners (for tests and diagnostics)."""
+    with _LOCK:
+        held = _CLAIMS.get(run_path(log_dir, run_name))
+        return sorted(t for t, ref in held[1].items() if ref() is not None) if held else []
