@@ -30,7 +30,7 @@ from keras_vizcallbacks.explain.boundary import DecisionRegionExplainer, Decisio
 from keras_vizcallbacks.explain.cam_methods import CAM_METHODS, CAMMethod, MaskedScorer, cam_method
 from keras_vizcallbacks.explain.confusion import NORMALIZE as CONFUSION_NORMALIZE
 from keras_vizcallbacks.explain.confusion import confusion_matrix, normalize_confusion
-from keras_vizcallbacks.explain.filters import conv_kernels, filters
+from keras_vizcallbacks.explain.filters import channel_summary, conv_kernels, filters
 from keras_vizcallbacks.explain.gradcam import CAMResult, GradCAMExplainer, cam_layer, grad_cam
 from keras_vizcallbacks.explain.projection import flip_signs, gram_schmidt_plane, pca2
 from keras_vizcallbacks.explain.saliency import REDUCTIONS as SALIENCY_REDUCTIONS
@@ -42,6 +42,7 @@ from keras_vizcallbacks.explain.saliency_methods import (
     saliency_method,
     saliency_options,
 )
+from keras_vizcallbacks.explain.selection import largest_norm, most_active
 from keras_vizcallbacks.layers import OUTPUT
 
 __all__ = [
@@ -66,6 +67,7 @@ __all__ = [
     "SharedView",
     "cam_layer",
     "cam_method",
+    "channel_summary",
     "classes_and_confidence",
     "confusion_matrix",
     "conv_kernels",
@@ -75,7 +77,9 @@ __all__ = [
     "flip_signs",
     "grad_cam",
     "gram_schmidt_plane",
+    "largest_norm",
     "logits_to_probabilities",
+    "most_active",
     "n_classes",
     "n_outputs",
     "normalize_confusion",
