@@ -14,14 +14,17 @@ TensorBoard image summaries under ``<log_dir>/viz``::
 
 from keras_vizcallbacks import datasets, explain, layers, models, render, writers
 from keras_vizcallbacks.callbacks import FeatureMaps, FilterGrid, Frame, VizCallback, VizWarning
+from keras_vizcallbacks.callbacks.activation_max import ActivationMaximization
 from keras_vizcallbacks.callbacks.boundary import DecisionBoundary
 from keras_vizcallbacks.callbacks.confusion import ConfusionMatrix
 from keras_vizcallbacks.callbacks.gradcam import GradCAM
 from keras_vizcallbacks.callbacks.saliency import Saliency
+from keras_vizcallbacks.callbacks.top_activations import TopActivations
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ActivationMaximization",
     "ConfusionMatrix",
     "DecisionBoundary",
     "FeatureMaps",
@@ -29,6 +32,7 @@ __all__ = [
     "Frame",
     "GradCAM",
     "Saliency",
+    "TopActivations",
     "VizCallback",
     "VizWarning",
     "__version__",
