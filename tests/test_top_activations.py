@@ -38,8 +38,8 @@ def brute_force_fields(probe: keras.Model, size: int) -> np.ndarray:
     n = size * size
     pert = np.zeros((n, size, size, 1), np.float32)
     pert[np.arange(n), np.arange(n) // size, np.arange(n) % size, 0] = 1.0
-    base = np.asarray(probe(np.zeros((1, size, size, 1), np.float32)))
-    out = np.asarray(probe(pert))
+    base = keras.ops.convert_to_numpy(probe(np.zeros((1, size, size, 1), np.float32)))
+    out = keras.ops.convert_to_numpy(probe(pert))
     changed = np.abs(out - base).max(axis=-1) > 1e-6  # (n, h, w)
     h, w = changed.shape[1:]
     ref = np.full((h, w, 4), -1, np.int64)
@@ -71,10 +71,15 @@ def test_receptive_field_equals_brute_force(nested):
     size = 21
     stack = rf_stack(size, name="base")
     model = stack
-    if nested:
+    if nested:  # and a layer after the backbone, whose field goes through it
+        after = keras.layers.Conv2D(2, 2, strides=2, padding="same", name="after")
         model = keras.Sequential(
-            [keras.Input((size, size, 1)), stack, keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2)]
+            [keras.Input((size, size, 1)), stack, after, keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2)]
         )
+        probe = keras.Model(model.inputs, after.output)
+        ref = brute_force_fields(probe, size)
+        fields, _ = geometry_fields(L.geometry(model, "after"), ref.shape[:2])
+        np.testing.assert_array_equal(fields, ref, err_msg="layer after the backbone")
     seen_inside = seen_clipped = seen_empty = 0
     for name in STACK:
         path = f"base/{name}" if nested else name

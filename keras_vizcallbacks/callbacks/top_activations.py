@@ -151,10 +151,15 @@ class TopActivations(VizCallback):
         """Training thread: the shared data pass, the ranking and the tiles' pixels (numpy)."""
         assert self.shared is not None and self.x is not None and self._geometry is not None
         maps = self.shared.outputs(epoch)[self.path]
-        stats = channel_stats(maps, channels_last=not self._channels_first)
+        if self._channels_first:
+            maps = np.moveaxis(maps, 1, -1)
         if self.chosen is None:
-            self.chosen, self.how = choose_filters(self.filters, stats.max.shape[1], activations=stats.mean)
-        result = rank_activations(stats, self.chosen, self.top_k, geometry=self._geometry, input_size=self.x.shape[1:3])
+            self.chosen, self.how = choose_filters(self.filters, maps.shape[-1], activations=maps)
+        stats = channel_stats(maps[..., self.chosen])  # only the chosen channels: one pass over them
+        result = rank_activations(
+            stats, np.arange(len(self.chosen)), self.top_k, geometry=self._geometry, input_size=self.x.shape[1:3]
+        )
+        result.filters = self.chosen
         result.how = self.how
         if self.patches:
             patches, inside = cut_patches(self.x, result)

@@ -30,7 +30,6 @@ from keras_vizcallbacks.explain.activation_max import (
     Regularization,
     activation_maximization,
     check_input_range,
-    filter_layer,
 )
 from keras_vizcallbacks.explain.activations import ActivationProbe, feature_maps
 from keras_vizcallbacks.explain.boundary import MODES as BOUNDARY_MODES
@@ -54,6 +53,7 @@ from keras_vizcallbacks.explain.selection import (
     channel_means,
     check_filters,
     choose_filters,
+    filter_layer,
     kernel_norms,
     largest_norm,
     most_active,

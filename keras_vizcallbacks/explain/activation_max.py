@@ -51,7 +51,7 @@ import numpy as np
 
 from keras_vizcallbacks import _backend
 from keras_vizcallbacks import layers as L
-from keras_vizcallbacks.explain.selection import check_filters
+from keras_vizcallbacks.explain.selection import check_filters, filter_layer
 
 NEGATIVE_SLOPE = 0.1  # weight of a cell's negative pre-activation in the objective
 
@@ -127,43 +127,6 @@ def check_input_range(input_range: Any) -> tuple[float, float]:
     if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
         raise ValueError(f"input_range must be two finite numbers with low < high, got {input_range!r}.")
     return lo, hi
-
-
-def filter_layer(model: keras.Model, layer: str | None, *, view: str = "activation_maximization") -> tuple[str, Any]:
-    """``(path, layer)`` of a layer with a 2-D spatial output: ``layer`` by name or nested path,
-    or the last conv layer (nested models searched). ValueError naming the conv layers otherwise."""
-    L.require_graph(model)
-    convs = [p for p, _ in L.conv_layers(model)]
-    if layer is None:
-        if not convs:
-            spatial = [p for p, _ in L.spatial_output_layers(model)]
-            raise ValueError(
-                f"{view}: model {model.name!r} has no convolution layer; pass layer=<name> with a layer "
-                f"that has a spatial output: {spatial or 'none'}."
-            )
-        path, found = L.conv_layers(model)[-1]
-    else:
-        try:
-            path, found = L.find_layer(model, layer)
-        except ValueError as e:
-            raise ValueError(f"{view}: {e} Conv layers: {convs}.") from None
-    if L.is_model(found) or isinstance(found, keras.layers.InputLayer):
-        raise ValueError(f"{view}: {path!r} is a {type(found).__name__}; pick a layer inside it. Conv layers: {convs}.")
-    try:
-        rank = len(found.output.shape)
-    except Exception:  # called more than once: ask the replayed graph
-        rank = len(L.build_probe(model, [path]).model.outputs[0].shape)
-    if rank == 3:
-        raise ValueError(
-            f"{view}: layer {path!r} has a 1-D output (batch, steps, channels); this view supports 2-D "
-            "layers (batch, height, width, channels) only for now."
-        )
-    if rank != 4:
-        raise ValueError(
-            f"{view}: layer {path!r} ({type(found).__name__}) has no 2-D spatial output (rank {rank}); "
-            f"pick a layer with one, e.g. a conv layer: {convs}."
-        )
-    return path, found
 
 
 def image_shape(model: keras.Model, image_size: Sequence[int] | None = None) -> tuple[int, int, int]:
@@ -448,6 +411,5 @@ __all__ = [
     "Regularization",
     "activation_maximization",
     "check_input_range",
-    "filter_layer",
     "image_shape",
 ]

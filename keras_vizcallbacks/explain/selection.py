@@ -1,4 +1,4 @@
-"""Which channels (filters) a view shows: chosen once, at the first render, and kept for the run.
+"""Which layer and which channels (filters) a view shows: chosen once, at the first render, and kept.
 
 Views that show a few channels of a layer (activation maximization, top
 activations, feature maps) pick them here, so frames of different epochs show
@@ -7,7 +7,8 @@ the same filters and compare:
 * `most_active`: the channels with the highest mean activation on data;
 * `largest_norm`: the filters with the largest weight (kernel) norm, when there is no data;
 * `choose_filters`: a count or a list of indices -> ``(indices, how)``, ``how``
-  a sentence for the view's description.
+  a sentence for the view's description;
+* `filter_layer`: the layer, by name or nested path, or the last conv layer.
 
 All return channel indices (int64), strongest first; ties keep the lower index.
 """
@@ -17,7 +18,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import keras
 import numpy as np
+
+from keras_vizcallbacks import layers as L
 
 
 def _check_k(k: int) -> int:
@@ -118,10 +122,48 @@ def choose_filters(
     return idx, f"{len(idx)} of {n_channels}, evenly spaced"
 
 
+def filter_layer(model: keras.Model, layer: str | None, *, view: str = "activation_maximization") -> tuple[str, Any]:
+    """``(path, layer)`` of a layer with a 2-D spatial output: ``layer`` by name or nested path,
+    or the last conv layer (nested models searched). ValueError naming the conv layers otherwise."""
+    L.require_graph(model)
+    convs = [p for p, _ in L.conv_layers(model)]
+    if layer is None:
+        if not convs:
+            spatial = [p for p, _ in L.spatial_output_layers(model)]
+            raise ValueError(
+                f"{view}: model {model.name!r} has no convolution layer; pass layer=<name> with a layer "
+                f"that has a spatial output: {spatial or 'none'}."
+            )
+        path, found = L.conv_layers(model)[-1]
+    else:
+        try:
+            path, found = L.find_layer(model, layer)
+        except ValueError as e:
+            raise ValueError(f"{view}: {e} Conv layers: {convs}.") from None
+    if L.is_model(found) or isinstance(found, keras.layers.InputLayer):
+        raise ValueError(f"{view}: {path!r} is a {type(found).__name__}; pick a layer inside it. Conv layers: {convs}.")
+    try:
+        rank = len(found.output.shape)
+    except Exception:  # called more than once: ask the replayed graph
+        rank = len(L.build_probe(model, [path]).model.outputs[0].shape)
+    if rank == 3:
+        raise ValueError(
+            f"{view}: layer {path!r} has a 1-D output (batch, steps, channels); this view supports 2-D "
+            "layers (batch, height, width, channels) only for now."
+        )
+    if rank != 4:
+        raise ValueError(
+            f"{view}: layer {path!r} ({type(found).__name__}) has no 2-D spatial output (rank {rank}); "
+            f"pick a layer with one, e.g. a conv layer: {convs}."
+        )
+    return path, found
+
+
 __all__ = [
     "channel_means",
     "check_filters",
     "choose_filters",
+    "filter_layer",
     "kernel_norms",
     "largest_norm",
     "most_active",

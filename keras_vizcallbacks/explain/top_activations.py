@@ -28,8 +28,7 @@ import numpy as np
 from keras_vizcallbacks import _backend
 from keras_vizcallbacks import layers as L
 from keras_vizcallbacks.explain._batches import batch_size_for, run_over
-from keras_vizcallbacks.explain.activation_max import filter_layer
-from keras_vizcallbacks.explain.selection import check_filters, most_active
+from keras_vizcallbacks.explain.selection import check_filters, filter_layer, most_active
 
 
 @dataclasses.dataclass
@@ -51,16 +50,20 @@ class ChannelStats:
 
 
 def channel_stats(maps: np.ndarray, *, channels_last: bool = True) -> ChannelStats:
-    """`ChannelStats` of layer outputs ``maps`` (N, *spatial, C), in numpy. NaN counts as -inf."""
+    """`ChannelStats` of layer outputs ``maps`` (N, *spatial, C), in numpy. NaN counts as -inf.
+
+    Pass only the channels you rank (``maps[..., chosen]``): the cost is one pass over them."""
     m = np.asarray(maps, dtype=np.float32)
     if not channels_last:
         m = np.moveaxis(m, 1, -1)
     n, spatial, c = m.shape[0], m.shape[1:-1], m.shape[-1]
-    flat = m.reshape(n, -1, c)
-    clean = np.where(np.isnan(flat), -np.inf, flat)
-    arg = np.argmax(clean, axis=1)
-    top = np.take_along_axis(clean, arg[:, None, :], axis=1)[:, 0, :]
-    return ChannelStats(top, arg.astype(np.int64), flat.mean(axis=1, dtype=np.float64).astype(np.float32), spatial)
+    flat = np.ascontiguousarray(np.moveaxis(m.reshape(n, -1, c), 1, 2))  # (N, C, cells): reductions on rows
+    mean = flat.mean(axis=2, dtype=np.float64).astype(np.float32)
+    if not np.isfinite(mean).all():  # NaN somewhere: it must not win the argmax
+        flat = np.where(np.isnan(flat), -np.inf, flat)
+    arg = flat.argmax(axis=2)
+    top = np.take_along_axis(flat, arg[..., None], axis=2)[..., 0]
+    return ChannelStats(top, arg.astype(np.int64), mean, spatial)
 
 
 class LayerStats:
