@@ -11,7 +11,8 @@ import numpy as np
 from keras_vizcallbacks import layers as L
 from keras_vizcallbacks import render
 from keras_vizcallbacks.callbacks import _samples
-from keras_vizcallbacks.callbacks.base import Frame, VizCallback, fmt_list
+from keras_vizcallbacks.callbacks._format import fmt_list
+from keras_vizcallbacks.callbacks.base import Frame, VizCallback
 from keras_vizcallbacks.explain import (
     SharedView,
     TopActivationResult,
