@@ -28,6 +28,11 @@ over ``--memory-epochs`` epochs of a tiny model with every view.
     python benchmarks/overhead.py                 # full run (tens of minutes on 2 cores)
     python benchmarks/overhead.py --quick         # a few minutes
     python benchmarks/overhead.py --json out.json # also write the results as JSON
+    python benchmarks/overhead.py --quick --backend jax    # the same table on JAX (or torch)
+
+The Keras backend is ``--backend`` (default: ``KERAS_BACKEND``, else TensorFlow), set
+before Keras is imported; ``--threads`` goes through ``_backend.limit_threads`` (TensorFlow's
+intra-/inter-op threads, XLA's CPU threads on JAX, ``torch.set_num_threads`` on PyTorch).
 
 An epoch here is timed from ``on_epoch_begin`` to the end of ``on_train_end``
 (each round is one ``fit`` call of one epoch), so the background writer's
@@ -50,7 +55,7 @@ import time
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+BACKENDS = ("tensorflow", "jax", "torch")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -59,7 +64,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--samples", type=int, default=None, help="training images per epoch (default 10000)")
     p.add_argument("--epochs", type=int, default=None, help="rounds (epochs per configuration), default 5")
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--threads", type=int, default=2, help="TensorFlow intra-/inter-op threads")
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=os.environ.get("KERAS_BACKEND") or "tensorflow",
+        help="Keras backend (default: KERAS_BACKEND, else tensorflow)",
+    )
+    p.add_argument("--threads", type=int, default=2, help="the framework's compute threads (_backend.limit_threads)")
     p.add_argument("--view-samples", type=int, default=16)
     p.add_argument("--trace-epochs", type=int, default=None, help="epochs of the trace-count phase (default 20)")
     p.add_argument("--memory-epochs", type=int, default=None, help="epochs of the memory phase (default 200)")
@@ -77,11 +88,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 ARGS = parse_args()
+os.environ["KERAS_BACKEND"] = ARGS.backend  # before Keras is imported: the backend is fixed at import
 
-import tensorflow as tf  # noqa: E402
+from keras_vizcallbacks import _backend  # noqa: E402
 
-tf.config.threading.set_intra_op_parallelism_threads(ARGS.threads)
-tf.config.threading.set_inter_op_parallelism_threads(ARGS.threads)
+THREADS_LIMITED = _backend.limit_threads(ARGS.threads)  # before the framework's first op
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -160,7 +171,7 @@ def overhead_phase(tmp: str, data, samples, val, names) -> dict[str, Any]:
         configs["all async"] = list(table)
     state = {}
     for i, (cfg, views) in enumerate(configs.items()):
-        keras.utils.set_random_seed(0)
+        _backend.set_random_seed(0)
         log_dir = os.path.join(tmp, f"cfg{i}")
         opts = {"async_write": True} if cfg == "all async" else {}
         state[cfg] = {
@@ -246,34 +257,64 @@ def steady_costs(state: dict, samples, n_reps: int = 15) -> dict[str, Any]:
         }
     # one forward + backward pass of the 16 samples, for Grad-CAM's target
     model = state["baseline"]["model"]
-    xs = tf.constant(samples[0][: ARGS.view_samples])
-
-    @tf.function
-    def forward_backward(x):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            out = model(x, training=False)
-            score = tf.reduce_sum(tf.reduce_max(out, axis=-1))
-        return tape.gradient(score, x)
-
-    @tf.function
-    def forward_backward_weights(x):
-        with tf.GradientTape() as tape:
-            out = model(x, training=False)
-            score = tf.reduce_sum(tf.reduce_max(out, axis=-1))
-        return tape.gradient(score, model.trainable_variables)
-
+    xs = samples[0][: ARGS.view_samples]
     ref = {}
-    for name, fn in (("input", forward_backward), ("weights", forward_backward_weights)):
-        fn(xs)
+    for name, fn in (("input", input_gradient(model)), ("weights", weights_gradient(model))):
+        _backend.to_numpy(fn(xs))
         ts = []
         for _ in range(30):
             t = time.perf_counter()
-            r = fn(xs)
-            _ = r.numpy() if hasattr(r, "numpy") else [v.numpy() for v in r]
+            _backend.to_numpy(fn(xs))
             ts.append(time.perf_counter() - t)
         ref[name] = 1e3 * statistics.median(ts)
     return {"views": out, "forward_backward_ms": ref}
+
+
+def input_gradient(model: keras.Model) -> Any:
+    """d sum(max output) / d x, compiled as the views compile (``_backend``), for any backend."""
+
+    def call(x):
+        def fn(ws):
+            return keras.ops.max(model(ws[0], training=False), axis=-1), None
+
+        return _backend.value_and_grads(fn, [x])[2][0]
+
+    return _backend.compile_function(call, "input_gradient", state=model)
+
+
+def weights_gradient(model: keras.Model) -> Any:
+    """d sum(max output) / d weights, in the backend's own terms (what a training step's backward costs)."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        @tf.function
+        def grads(x):
+            with tf.GradientTape() as tape:
+                score = tf.reduce_sum(tf.reduce_max(model(x, training=False), axis=-1))
+            return tape.gradient(score, model.trainable_variables)[0]
+
+        return grads
+    if backend == "jax":
+        import jax
+
+        def score(trainable, non_trainable, x):
+            out, _ = model.stateless_call(trainable, non_trainable, x, training=False)
+            return jax.numpy.sum(jax.numpy.max(out, axis=-1))
+
+        grad = jax.jit(jax.grad(score))
+        return lambda x: grad(
+            [v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables], x
+        )[0]
+    import torch
+
+    params = [v.value for v in model.trainable_variables]
+
+    def grads(x):
+        score = torch.sum(torch.amax(model(keras.ops.convert_to_tensor(x), training=False), dim=-1))
+        return torch.autograd.grad(score, params)[0]
+
+    return grads
 
 
 def naive_matplotlib(model: keras.Model, reps: int = 3) -> dict[str, float]:
@@ -324,7 +365,7 @@ def long_fit_phase(tmp: str, data, samples, val, names) -> dict[str, Any]:
     out: dict[str, Any] = {}
     base = None
     for i, (cfg, views) in enumerate(configs.items()):
-        keras.utils.set_random_seed(0)
+        _backend.set_random_seed(0)
         log_dir = os.path.join(tmp, f"long{i}")
         model = kv.models.reference_cnn(n_classes=len(names))
         cbs = [table[v](log_dir) for v in views]
@@ -348,7 +389,7 @@ def long_fit_phase(tmp: str, data, samples, val, names) -> dict[str, Any]:
 
 
 def trace_phase(tmp: str, samples, val, names) -> dict[str, Any]:
-    keras.utils.set_random_seed(0)
+    _backend.set_random_seed(0)
     x, y = kv.datasets.shapes(512, seed=2)[:2]
     model = kv.models.reference_cnn(n_classes=len(names))
     table = view_table(samples, val, names, ARGS.view_samples)
@@ -381,7 +422,7 @@ def tiny_model() -> keras.Model:
 
 
 def memory_phase(tmp: str) -> dict[str, Any]:
-    keras.utils.set_random_seed(0)
+    _backend.set_random_seed(0)
     rng = np.random.default_rng(0)
     x = rng.random((8, 10, 10, 3), dtype=np.float32)
     y = np.arange(8) % 3
@@ -446,10 +487,18 @@ def machine() -> dict[str, Any]:
         "cores": os.cpu_count(),
         "load_avg_start": os.getloadavg(),
         "python": platform.python_version(),
-        "tensorflow": tf.__version__,
+        "backend": ARGS.backend,
+        ARGS.backend: framework_version(),
         "keras": keras.__version__,
         "threads": ARGS.threads,
+        "threads_limited": THREADS_LIMITED,
     }
+
+
+def framework_version() -> str:
+    import importlib
+
+    return importlib.import_module(ARGS.backend).__version__
 
 
 def fmt(v: float | None, spec: str) -> str:
@@ -459,7 +508,8 @@ def fmt(v: float | None, spec: str) -> str:
 def print_report(res: dict[str, Any]) -> None:
     m = res["machine"]
     print(
-        f"\nreference_cnn, {ARGS.samples} images/epoch, batch {ARGS.batch_size}, {m['threads']} threads, "
+        f"\n{m['backend']} {m[m['backend']]}, Keras {m['keras']}: "
+        f"reference_cnn, {ARGS.samples} images/epoch, batch {ARGS.batch_size}, {m['threads']} threads, "
         f"{ARGS.view_samples} samples; {ARGS.epochs} rounds; load avg {m['load_avg_start']} -> {m['load_avg_end']}"
     )
     head = f"{'configuration':18} {'epoch s':>8} {'ratio':>7} {'overhead':>9} {'own/base':>8} {'event KB/ep':>11}"

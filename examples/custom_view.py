@@ -12,7 +12,9 @@ activations spreading out, or a layer dying (zeros going to 100%). See docs/cust
 
     python examples/custom_view.py            # the reference CNN on the shapes set, 8 epochs
     python examples/custom_view.py --small    # 2 epochs on a few images (the test)
-    tensorboard --logdir logs/custom_view --samples_per_plugin=images=1000 --host 127.0.0.1
+    tensorboard --logdir logs --samples_per_plugin=images=1000 --host 127.0.0.1
+
+(each run writes a new logs/custom_view-<timestamp>; --logdir DIR picks one)
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 
 import keras_vizcallbacks as kv
 from keras_vizcallbacks import _backend  # set_random_seed without importing TensorFlow under JAX/PyTorch
+from keras_vizcallbacks.demo import new_log_dir
 
 
 class Histogram(NamedTuple):
@@ -106,8 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", action="store_true", help="a few images and 2 epochs (offline test)")
     parser.add_argument("--epochs", type=int, default=None, help="default 8, 2 with --small")
-    parser.add_argument("--logdir", default="logs/custom_view")
+    parser.add_argument("--logdir", default=None, help="log directory (default: a new logs/custom_view-<timestamp>)")
     args = parser.parse_args(argv)
+    args.logdir = args.logdir or new_log_dir("custom_view")
     epochs = args.epochs or (2 if args.small else 8)
 
     _backend.set_random_seed(0)

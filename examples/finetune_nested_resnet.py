@@ -9,7 +9,9 @@ second fit continues the TensorBoard steps (``initial_epoch``).
 
     python examples/finetune_nested_resnet.py --small                 # offline, random weights, seconds
     python examples/finetune_nested_resnet.py --weights imagenet      # downloads ImageNet weights (~95 MB)
-    tensorboard --logdir logs/finetune_resnet --samples_per_plugin=images=1000 --host 127.0.0.1
+    tensorboard --logdir logs --samples_per_plugin=images=1000 --host 127.0.0.1
+
+(each run writes a new logs/finetune_resnet-<timestamp>; --logdir DIR picks one)
 
 Data: the embedded shapes set at a larger size (no download). With ``--weights imagenet`` the
 first conv layer's filters are the familiar colour edges and blobs from ImageNet.
@@ -25,6 +27,7 @@ import numpy as np
 
 import keras_vizcallbacks as kv
 from keras_vizcallbacks import _backend  # set_random_seed without importing TensorFlow under JAX/PyTorch
+from keras_vizcallbacks.demo import new_log_dir
 
 
 def build(size: int, n_classes: int, weights: str | None) -> tuple[keras.Model, keras.Model]:
@@ -51,8 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", choices=("none", "imagenet"), default="none", help="backbone weights")
     parser.add_argument("--epochs", type=int, default=None, help="epochs per phase (default 3, 1 with --small)")
     parser.add_argument("--size", type=int, default=None, help="image size (default 96, 64 with --small)")
-    parser.add_argument("--logdir", default="logs/finetune_resnet")
+    parser.add_argument(
+        "--logdir", default=None, help="log directory (default: a new logs/finetune_resnet-<timestamp>)"
+    )
     args = parser.parse_args(argv)
+    args.logdir = args.logdir or new_log_dir("finetune_resnet")
     epochs = args.epochs or (1 if args.small else 3)
     size = args.size or (64 if args.small else 96)
     n_train = 32 if args.small else 2000

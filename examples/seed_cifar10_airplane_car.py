@@ -8,7 +8,9 @@ boundaries. Here each of those is a callback, so the pictures exist for every ep
 
     python examples/seed_cifar10_airplane_car.py            # CIFAR-10 (downloads ~170 MB the first time)
     python examples/seed_cifar10_airplane_car.py --small    # offline: a stand-in from the embedded shapes data
-    tensorboard --logdir logs/seed_cifar10 --samples_per_plugin=images=1000 --host 127.0.0.1
+    tensorboard --logdir logs --samples_per_plugin=images=1000 --host 127.0.0.1
+
+(each run writes a new logs/seed_cifar10-<timestamp>; --logdir DIR picks one)
 
 Differences from the article, on purpose: integer labels with sparse cross-entropy (the same loss
 as one-hot with categorical cross-entropy); the article's ``X_train[:256]`` slice keeps all ten
@@ -26,6 +28,7 @@ import numpy as np
 
 import keras_vizcallbacks as kv
 from keras_vizcallbacks import _backend  # set_random_seed without importing TensorFlow under JAX/PyTorch
+from keras_vizcallbacks.demo import new_log_dir
 
 
 def load(small: bool, n_train: int | None):
@@ -67,8 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--small", action="store_true", help="offline: embedded shapes stand-in, few epochs")
     parser.add_argument("--epochs", type=int, default=None, help="default: 20 (the article's), 2 with --small")
     parser.add_argument("--n-train", type=int, default=None, help="CIFAR-10 training images to keep (default all)")
-    parser.add_argument("--logdir", default="logs/seed_cifar10")
+    parser.add_argument("--logdir", default=None, help="log directory (default: a new logs/seed_cifar10-<timestamp>)")
     args = parser.parse_args(argv)
+    args.logdir = args.logdir or new_log_dir("seed_cifar10")
     epochs = args.epochs or (2 if args.small else 20)
 
     _backend.set_random_seed(7)  # the article's np.random.seed(7); tf.random.set_seed(7)

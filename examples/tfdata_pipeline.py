@@ -7,7 +7,9 @@ validation dataset. Nothing is converted to numpy by hand.
 
     python examples/tfdata_pipeline.py            # 8 epochs on 4000 shapes images
     python examples/tfdata_pipeline.py --small    # 2 epochs on a few hundred (the test)
-    tensorboard --logdir logs/tfdata --samples_per_plugin=images=1000 --host 127.0.0.1
+    tensorboard --logdir logs --samples_per_plugin=images=1000 --host 127.0.0.1
+
+(each run writes a new logs/tfdata-<timestamp>; --logdir DIR picks one)
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import keras
 import tensorflow as tf
 
 import keras_vizcallbacks as kv
+from keras_vizcallbacks.demo import new_log_dir
 
 
 def pipelines(n_train: int, n_val: int, batch_size: int) -> tuple[tf.data.Dataset, tf.data.Dataset, list[str]]:
@@ -44,8 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", action="store_true", help="few images and 2 epochs (offline test)")
     parser.add_argument("--epochs", type=int, default=None, help="default 8, 2 with --small")
-    parser.add_argument("--logdir", default="logs/tfdata")
+    parser.add_argument("--logdir", default=None, help="log directory (default: a new logs/tfdata-<timestamp>)")
     args = parser.parse_args(argv)
+    args.logdir = args.logdir or new_log_dir("tfdata")
     epochs = args.epochs or (2 if args.small else 8)
     n_train, n_val = (256, 64) if args.small else (4000, 400)
 

@@ -8,7 +8,9 @@ from a straight line into the S between the moons.
 
     python examples/two_moons_decision_boundary.py            # 40 epochs, a few seconds
     python examples/two_moons_decision_boundary.py --small    # 3 epochs (the test)
-    tensorboard --logdir logs/two_moons --samples_per_plugin=images=1000 --host 127.0.0.1
+    tensorboard --logdir logs --samples_per_plugin=images=1000 --host 127.0.0.1
+
+(each run writes a new logs/two_moons-<timestamp>; --logdir DIR picks one)
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import keras
 
 import keras_vizcallbacks as kv
 from keras_vizcallbacks import _backend  # set_random_seed without importing TensorFlow under JAX/PyTorch
+from keras_vizcallbacks.demo import new_log_dir
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,8 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--small", action="store_true", help="few points and 3 epochs (offline test)")
     parser.add_argument("--epochs", type=int, default=None, help="default 40, 3 with --small")
     parser.add_argument("--noise", type=float, default=0.15)
-    parser.add_argument("--logdir", default="logs/two_moons")
+    parser.add_argument("--logdir", default=None, help="log directory (default: a new logs/two_moons-<timestamp>)")
     args = parser.parse_args(argv)
+    args.logdir = args.logdir or new_log_dir("two_moons")
     epochs = args.epochs or (3 if args.small else 40)
     n = 200 if args.small else 2000
 

@@ -49,6 +49,18 @@ class ViewData:
     class_names: list[str]
 
 
+def new_log_dir(name: str, root: str = "logs") -> str:
+    """``<root>/<name>-<YYYYmmdd-HHMMSS>``, a directory that does not exist yet (``-2``, ``-3``, ... after it
+    when one does): each run of the demo or an example writes its own, so TensorBoard shows the runs side by
+    side instead of mixing their event files."""
+    base = os.path.join(root, time.strftime(f"{name}-%Y%m%d-%H%M%S"))
+    path, k = base, 1
+    while os.path.exists(path):
+        k += 1
+        path = f"{base}-{k}"
+    return path
+
+
 def available_views() -> list[str]:
     """Names (keys of `VIEWS`) of every view; AttributeError if the package lacks one of their classes."""
     import keras_vizcallbacks as kv
@@ -87,7 +99,9 @@ def make_view(name: str, log_dir: str, data: ViewData, **options: Any) -> Any:
     names = data.class_names
     if name == "filters":
         return _build(cls, log_dir, **options)
-    if name in ("feature_maps", "grad_cam", "saliency"):
+    if name == "saliency":  # SmoothGrad, as the README shows
+        return _build(cls, log_dir, samples=data.samples, class_names=names, method="smoothgrad", **options)
+    if name in ("feature_maps", "grad_cam"):
         return _build(cls, log_dir, samples=data.samples, class_names=names, **options)
     if name == "decision_boundary":
         return _build(cls, log_dir, data=data.validation, class_names=names, **options)
@@ -285,7 +299,7 @@ def run(args: argparse.Namespace, print_fn: Callable[[str], None] = print) -> di
 
     start = time.perf_counter()
     views = parse_views(args.views)
-    log_dir = args.out or os.path.join("logs", time.strftime("demo-%Y%m%d-%H%M%S"))
+    log_dir = args.out or new_log_dir("demo")
     _backend.set_random_seed(args.seed)  # keras.utils.set_random_seed imports TensorFlow under JAX/PyTorch
     try:
         x, y, xv, yv, names = load_data(args.dataset, args.n_train, args.n_val, args.seed)

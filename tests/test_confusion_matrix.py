@@ -14,7 +14,7 @@ from util import assert_steps, image, random_data, read_run, small_sequential
 import keras_vizcallbacks as kv
 from keras_vizcallbacks import writers
 from keras_vizcallbacks.explain import confusion_matrix, normalize_confusion
-from keras_vizcallbacks.render.confusion import confusion_image
+from keras_vizcallbacks.render.confusion import SIZE, confusion_image
 
 
 def reference_counts(t, p, n):
@@ -73,7 +73,7 @@ def test_callback_counts_equal_model_predictions(log_dir):
     run = read_run(log_dir)
     assert_steps(run, ["confusion_matrix"], [0, 1, 2])
     img = image(run["confusion_matrix"][2])
-    assert img.shape == (640, 640, 3) and img.dtype == np.uint8
+    assert img.shape == (SIZE[1], SIZE[0], 3) and img.dtype == np.uint8
     pred = np.argmax(model.predict(x, verbose=0), axis=1)
     np.testing.assert_array_equal(cb.counts, reference_counts(y, pred, 3))  # the last epoch's matrix
     assert cb.shared.forward.fn.traces == 1  # one compiled (shared) pass per epoch, traced once
@@ -132,9 +132,9 @@ def test_image_has_no_leak_and_handles_many_classes():
     for _ in range(5):
         img = confusion_image(c, normalize_confusion(c), class_names=[f"c{k}" for k in range(12)], title="t")
     assert count() == before
-    assert img.shape == (640, 640, 3)
+    assert img.shape == (SIZE[1], SIZE[0], 3)
     # an empty matrix renders too (no division by zero)
-    assert confusion_image(np.zeros((3, 3), int), normalize_confusion(np.zeros((3, 3)))).shape == (640, 640, 3)
+    assert confusion_image(np.zeros((3, 3), int), normalize_confusion(np.zeros((3, 3)))).shape == (SIZE[1], SIZE[0], 3)
 
 
 def test_reused_figure_draws_the_same_pixels_as_a_fresh_one():

@@ -32,9 +32,10 @@ from keras_vizcallbacks.explain.projection import (
     ladder_above,
     pca2,
 )
+from keras_vizcallbacks.render.boundary import SIZE as _SIZE
 from keras_vizcallbacks.render.boundary import decision_boundary_image
 
-IMAGE_SHAPE = (700, 640, 3)
+IMAGE_SHAPE = (_SIZE[1], _SIZE[0], 3)
 
 
 def moons_mlp(seed: int = 0) -> keras.Model:

@@ -34,6 +34,7 @@ def test_demo_writes_every_available_view_and_prints_the_tensorboard_command(tmp
     for name in demo.VIEWS:  # every view wrote something
         assert name in views, f"{name} wrote nothing; tags: {sorted(run)}"
     assert {"filters", "feature_maps"} <= views
+    assert "saliency/smoothgrad" in run  # SmoothGrad, as the README shows
     for tag, records in run.items():
         steps = [r.step for r in records]
         assert steps == ([1] if tag.endswith("/evolution") else [0, 1]), (tag, steps)
@@ -62,6 +63,14 @@ def test_default_out_dir_is_timestamped(tmp_path, monkeypatch, capsys):
     (name,) = os.listdir(tmp_path / "logs")
     assert name.startswith("demo-") and name[5:13].isdigit()
     assert f"--logdir logs/{name} " in capsys.readouterr().out
+
+
+def test_new_log_dir_is_timestamped_and_new(tmp_path):
+    first = demo.new_log_dir("run", root=str(tmp_path))
+    os.makedirs(first)
+    second = demo.new_log_dir("run", root=str(tmp_path))  # the same second: a suffix, not the same directory
+    assert os.path.basename(first).startswith("run-") and os.path.basename(first)[4:12].isdigit()
+    assert second != first and not os.path.exists(second) and second.startswith(first)
 
 
 def test_cifar10_offline_gives_a_clear_message(tmp_path, monkeypatch, capsys):

@@ -85,6 +85,26 @@ def test_two_moons_small(tmp_path, monkeypatch, capsys):
     assert [r.step for r in run["decision_boundary/input/evolution"]] == [2]
 
 
+def test_examples_write_a_new_log_dir_per_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        assert run_example("two_moons_decision_boundary.py", "--small", monkeypatch=monkeypatch) == 0
+    runs = sorted(os.listdir(tmp_path / "logs"))
+    assert len(runs) == 2 and all(r.startswith("two_moons-") for r in runs), runs
+    for r in runs:  # each run its own directory, with its own three steps
+        assert [rec.step for rec in read_run(str(tmp_path / "logs" / r))["decision_boundary/input"]] == [0, 1, 2]
+    single_process = [
+        "custom_view.py",
+        "finetune_nested_resnet.py",
+        "seed_cifar10_airplane_car.py",
+        "tfdata_pipeline.py",
+        "two_moons_decision_boundary.py",
+    ]
+    for name in single_process:  # each defaults to a new directory
+        assert run_example(name, "--help", monkeypatch=monkeypatch) == 0
+        assert "new logs/" in " ".join(capsys.readouterr().out.split()), name
+
+
 def test_tfdata_pipeline_small(tmp_path, monkeypatch):
     log_dir = str(tmp_path / "tfdata")
     assert run_example("tfdata_pipeline.py", "--small", "--logdir", log_dir, monkeypatch=monkeypatch) == 0

@@ -9,7 +9,14 @@ from util import MODEL_FACTORIES, assert_steps, compiled, image, random_data, re
 
 import keras_vizcallbacks as kv
 from keras_vizcallbacks import render
-from keras_vizcallbacks.explain import conv_kernels
+from keras_vizcallbacks.explain import channel_summary, conv_kernels, largest_norm
+from keras_vizcallbacks.render.legibility import recording
+
+
+def above_scale_bar(img: np.ndarray) -> np.ndarray:
+    """The picture above its scale bar: the bar's ramp is the first row with over 100 distinct colours."""
+    distinct = [len(np.unique(row.reshape(-1, 3), axis=0)) for row in img]
+    return img[: next(i for i, d in enumerate(distinct) if d > 100)]
 
 
 class BatchCounter(keras.callbacks.Callback):
@@ -75,8 +82,30 @@ def test_rgb_first_layer_pixels_match_kernel(log_dir):
     assert (by - ry, bx - rx) == (2 * f, 2 * f)  # 2 kernel cells apart, on the diagonal
     # the other 7 cells of filter 0 are exactly zero: mid grey
     assert zero[ry : ry + 3 * f, rx : rx + 3 * f].sum() == 7 * f * f
-    # filter 0 is the first tile: nothing of the grid lies above-left of it
-    assert ry < f and rx < f
+
+
+def test_filters_ordered_by_norm_with_their_indices(log_dir):
+    """Four first-layer filters with one weight each (norms 0.25, 1, 0.5, 0.75): drawn left to right by
+    norm (1, 3, 2, 0), each tile labelled with its index, the scale bar's ends at the layer's ±max."""
+    model = MODEL_FACTORIES["sequential"]()
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="sparse_categorical_crossentropy")
+    kernel = np.zeros((3, 3, 3, 4), np.float32)
+    kernel[0, 0, 0, :] = [0.25, 1.0, -0.5, 0.75]  # the red weight at the top-left of each filter
+    model.get_layer("c1").kernel.assign(kernel)
+    x, y = random_data()
+    cb = kv.FilterGrid(log_dir, layers=["c1"])
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[cb])
+    img = image(read_run(log_dir)["filters/c1"][0])
+    red_levels = {0: 159, 1: 255, 2: 64, 3: 223}  # round(255 * (0.5 + 0.5 * w / 1.0))
+    at = {j: tuple(np.argwhere(np.all(img == [level, 128, 128], axis=-1))[0]) for j, level in red_levels.items()}
+    assert sorted(at, key=at.get) == [1, 3, 2, 0]  # in reading order: row by row, left to right
+    desc = kv.writers.read_descriptions(f"{log_dir}/viz")["filters/c1"]
+    assert "largest L2 norm" in desc and "(1, 3, 2, 0)" in desc
+    with recording() as drawn:  # drawn again from the same kernels: what text the picture carries
+        cb.draw(cb.compute(0), 0)
+    texts = [d.text for d in drawn if d.kind == "text"]
+    assert [t for t in texts if t in {"0", "1", "2", "3"}] == ["1", "3", "2", "0"]
+    assert "-1" in texts and "+1" in texts and "filters · c1 · epoch 0" in texts
 
 
 def test_heatmap_layer_pixels_match_kernel(log_dir):
@@ -90,11 +119,90 @@ def test_heatmap_layer_pixels_match_kernel(log_dir):
     model.fit(x, y, epochs=1, verbose=0, callbacks=[kv.FilterGrid(log_dir, layers=["c2"], cmap="RdBu_r")])
     img = image(read_run(log_dir)["filters/c2"][0])
     lut = render.lut("RdBu_r")
-    top = np.all(img == lut[255], axis=-1)
-    quarter = np.all(img == lut[64], axis=-1)  # 0.5 - 0.25/(2*0.5) = 0.25 -> index 64
+    grid = above_scale_bar(img)  # the scale bar's ramp holds every level
+    top = np.all(grid == lut[255], axis=-1)
+    quarter = np.all(grid == lut[64], axis=-1)  # 0.5 - 0.25/(2*0.5) = 0.25 -> index 64
     assert top.sum() > 0 and top.sum() == quarter.sum()
-    assert np.argwhere(top)[0][1] < np.argwhere(quarter)[0][1] or np.argwhere(top)[0][0] < np.argwhere(quarter)[0][0]
+    # one tile per filter (the summary over input channels: here each filter's single non-zero channel);
+    # filter 0 (norm 0.5) comes before filter 5 (norm 0.25), on the same row
+    assert np.argwhere(top)[0][1] < np.argwhere(quarter)[0][1]
     np.testing.assert_array_equal(conv_kernels(model.get_layer("c2"))[0, 0], k[:, :, 0, 0])
+
+
+def test_channel_summary_is_the_norm_weighted_mean():
+    rng = np.random.default_rng(1)
+    k = rng.normal(size=(5, 7, 3, 3)).astype(np.float32)
+    k[2] = 0.0  # a filter that is zero everywhere stays zero
+    got = channel_summary(k)
+    assert got.shape == (5, 1, 3, 3)
+    for o in range(5):
+        norms = [float(np.sqrt((k[o, i].astype(np.float64) ** 2).sum())) for i in range(7)]
+        if sum(norms) == 0:
+            np.testing.assert_array_equal(got[o, 0], 0.0)
+            continue
+        expected = sum(n * k[o, i] for i, n in enumerate(norms)) / sum(norms)
+        np.testing.assert_allclose(got[o, 0], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_largest_norm_ranks_the_last_axis():
+    k = np.zeros((3, 3, 2, 5), np.float32)  # Keras layout (*kernel, in, out)
+    k[0, 0, 0, :] = [1.0, 3.0, 2.0, 3.0, np.nan]
+    assert largest_norm(k, 3).tolist() == [1, 3, 2]  # a tie keeps the lower index
+    assert largest_norm(k, 9).tolist() == [1, 3, 2, 0, 4]  # all of them, ranked; NaN last
+    assert largest_norm(k, 2).dtype == np.int64
+    with pytest.raises(ValueError, match="integer >= 1"):
+        largest_norm(k, 0)
+
+
+def test_change_shows_the_difference_from_the_first_render(log_dir):
+    """show="change": the first frame is zero; after a known step on two weights, the next frame shows
+    exactly that step (and nothing else) on the layer's ±max scale."""
+    model = MODEL_FACTORIES["sequential"]()
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="sparse_categorical_crossentropy")
+    x, y = random_data()
+
+    def step(epoch, logs=None):
+        if epoch == 1:  # between the first and second render
+            k = np.asarray(model.get_layer("c2").kernel).copy()
+            k[1, 1, 2, 3] += 0.3  # filter 3, input channel 2, centre
+            k[0, 0, 1, 4] -= 0.3  # filter 4, input channel 1, top-left
+            model.get_layer("c2").kernel.assign(k)
+
+    cbs = [keras.callbacks.LambdaCallback(on_epoch_begin=step), kv.FilterGrid(log_dir, layers=["c2"], show="change")]
+    model.fit(x, y, epochs=2, verbose=0, callbacks=cbs)
+    frames = [image(r) for r in read_run(log_dir)["filters/c2"]]
+    lut = render.lut("RdBu_r")
+    grid0, grid1 = (above_scale_bar(f) for f in frames)
+    assert not np.all(grid0 == lut[255], axis=-1).any() and np.all(grid0 == lut[128], axis=-1).sum() > 0
+    top, low = np.all(grid1 == lut[255], axis=-1), np.all(grid1 == lut[0], axis=-1)
+    assert top.sum() > 0 and top.sum() == low.sum()  # +0.3 and -0.3, the ends of the scale
+    assert np.all(grid1 == lut[128], axis=-1).sum() == np.all(grid0 == lut[128], axis=-1).sum() - 2 * top.sum()
+    desc = kv.writers.read_descriptions(f"{log_dir}/viz")["filters/c2"]
+    assert "change of each kernel since epoch 0" in desc
+
+
+def test_channels_all_draws_every_input_channel(log_dir):
+    model = MODEL_FACTORIES["sequential"]()
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="sparse_categorical_crossentropy")
+    k = np.zeros((3, 3, 4, 6), dtype=np.float32)
+    k[1, 1, :, 0] = [0.5, -0.5, 0.5, -0.5]  # filter 0: a centre weight on each of its 4 channels
+    model.get_layer("c2").kernel.assign(k)
+    x, y = random_data()
+    for channels in ("summary", "all"):
+        model.fit(
+            x,
+            y,
+            epochs=1,
+            verbose=0,
+            callbacks=[kv.FilterGrid(f"{log_dir}/{channels}", layers=["c2"], channels=channels)],
+        )
+    lut = render.lut("RdBu_r")
+    summary, every = (image(read_run(f"{log_dir}/{c}")["filters/c2"][0]) for c in ("summary", "all"))
+    # the summary (norm-weighted mean) of +/-0.5 on four channels is 0: no colour at either end
+    assert not np.all(above_scale_bar(summary) == lut[255], axis=-1).any()
+    every = above_scale_bar(every)
+    top, low = np.all(every == lut[255], axis=-1).sum(), np.all(every == lut[0], axis=-1).sum()
+    assert top > 0 and top == low  # two channels at +max, two at -max
 
 
 def test_caps_and_description(log_dir):
@@ -104,12 +212,16 @@ def test_caps_and_description(log_dir):
     model.add(keras.layers.Flatten())
     model.add(keras.layers.Dense(2))
     model.compile("sgd", "mse")
-    cb = kv.FilterGrid(log_dir, max_filters=5, max_channels=3)
+    cb = kv.FilterGrid(log_dir, max_filters=5, max_channels=3, channels="all")
     model.fit(np.zeros((4, 12, 12, 3)), np.zeros((4, 2)), verbose=0, callbacks=[cb])
     desc = kv.writers.read_descriptions(f"{log_dir}/viz")
-    assert "5 of 40, evenly spaced (0, 10, 20, 29, 39)" in desc["filters/b"]
-    assert "input channels: 3 of 8" in desc["filters/b"]
-    assert "colour images" in desc["filters/a"]
+    kernel = np.asarray(model.get_layer("b").kernel)  # (3, 3, 8, 40); zero inputs: the weights did not move
+    norms = np.sqrt((kernel.reshape(-1, 40).astype(np.float64) ** 2).sum(axis=0))
+    top5 = np.argsort(-norms, kind="stable")[:5]
+    assert "Filters shown: 5 of 40, those with the largest L2 norm" in desc["filters/b"]
+    assert f"({', '.join(str(i) for i in top5)})" in desc["filters/b"]
+    assert "3 of 8, evenly spaced" in desc["filters/b"]
+    assert "colour image" in desc["filters/a"]
 
 
 def test_errors_before_first_batch(log_dir, tmp_path):
@@ -142,6 +254,12 @@ def test_argument_errors_at_construction(log_dir):
         kv.FilterGrid(log_dir, run_name="a/b")
     with pytest.raises(ValueError, match="Unknown colormap"):
         kv.FilterGrid(log_dir, cmap="nope")
+    with pytest.raises(ValueError, match=r"show must be 'weights'.*or 'change'.*got 'delta'"):
+        kv.FilterGrid(log_dir, show="delta")
+    with pytest.raises(ValueError, match=r"channels must be 'summary'.*or 'all'.*got 'mean'"):
+        kv.FilterGrid(log_dir, channels="mean")
+    with pytest.raises(ValueError, match="max_filters must be an integer >= 1, got 0"):
+        kv.FilterGrid(log_dir, max_filters=0)
 
 
 def test_conv_kernels_layouts():

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from keras_vizcallbacks import render
-from keras_vizcallbacks.render.views import feature_map_grid, heatmap_filters, rgb_filters
+from keras_vizcallbacks.render.legibility import recording
+from keras_vizcallbacks.render.views import feature_map_grid, filter_grid
 
 
 def test_lut_matches_matplotlib():
@@ -113,28 +114,49 @@ def test_caption_adds_readable_text_strip():
     assert (strip > 150).any()  # light text pixels were drawn
 
 
-def test_rgb_filters_colour_and_scale():
+def test_filter_grid_rgb_colour_and_scale():
     k = np.zeros((4, 3, 3, 3), dtype=np.float32)  # (out, in=RGB, h, w)
     k[0, 0, 0, 0] = 2.0  # red +max at top-left of filter 0
     k[0, 2, 2, 2] = -2.0  # blue -max at bottom-right
-    img, scale = rgb_filters(k)
-    assert scale == 2.0
+    with recording() as drawn:
+        img = filter_grid(k, rgb=True, labels=["0", "1", "2", "3"], title="filters · c1 · epoch 0")
     red = np.all(img == [255, 128, 128], axis=-1)
     neg_blue = np.all(img == [128, 128, 0], axis=-1)
-    assert red.any() and neg_blue.any()
     (ry, rx), (by, bx) = np.argwhere(red)[0], np.argwhere(neg_blue)[0]
     f = int(np.sqrt(red.sum()))
-    assert red.sum() == f * f and (by - ry, bx - rx) == (2 * f, 2 * f)
+    assert f >= 4 and red.sum() == f * f and neg_blue.sum() == f * f and (by - ry, bx - rx) == (2 * f, 2 * f)
+    texts = [d.text for d in drawn if d.kind == "text"]
+    assert "filters · c1 · epoch 0" in texts and {"0", "1", "2", "3"} <= set(texts)
+    assert "-2" in texts and "+2" in texts  # the scale bar's ends: the colour range of this picture
+    marks = {d.what: d.px for d in drawn if d.kind == "mark"}
+    assert marks["kernel weight"] == f
 
 
-def test_heatmap_filters_shape_and_diverging_centre():
+def test_filter_grid_heatmap_centre_and_shared_scale():
     k = np.zeros((6, 5, 3, 3), dtype=np.float32)
     k[0, 0, 1, 1] = 1.0
-    img, scale = heatmap_filters(k, cmap="RdBu_r")
-    assert img.dtype == np.uint8 and scale == 1.0
+    k[3, 4, 0, 0] = -0.5
     lut = render.lut("RdBu_r")
-    assert np.all(img == lut[255], axis=-1).any()  # the +max pixel
-    assert np.all(img == lut[128], axis=-1).sum() > np.all(img == lut[255], axis=-1).sum()  # zeros are the centre
+    bar_only = filter_grid(np.zeros_like(k), cmap="RdBu_r")  # the same layout: only the scale bar's ramp is coloured
+
+    def count(img, level):  # pixels of one colormap level, less those of the scale bar's ramp
+        return np.all(img == lut[level], axis=-1).sum() - np.all(bar_only == lut[level], axis=-1).sum()
+
+    img = filter_grid(k, cmap="RdBu_r")
+    top, low = count(img, 255), count(img, 64)  # +1 and -0.5 of a ±1 scale
+    assert top > 0 and top == low
+    assert count(img, 128) == -(top + low)  # every other weight is the centre, as in the all-zero grid
+    fixed = filter_grid(k, cmap="RdBu_r", scale=2.0)  # a given scale: +1 is then 3/4 up the colormap
+    assert count(fixed, 191) == top
+
+
+def test_filter_grid_keeps_weights_legible_at_card_size():
+    """64 filters x 16 channels of 3x3 ("all channels"): as few blocks per row as keep a weight 4 px at 330 px."""
+    k = np.random.default_rng(0).normal(size=(64, 16, 3, 3)).astype(np.float32)
+    with recording() as drawn:
+        img = filter_grid(k, labels=[str(i) for i in range(64)], title="filters · c2 · epoch 0")
+    f = next(d.px for d in drawn if d.what == "kernel weight")
+    assert f * 330 / img.shape[1] >= 4
 
 
 def test_feature_map_grid_rows_and_nan():
@@ -143,12 +165,49 @@ def test_feature_map_grid_rows_and_nan():
     maps[1, ..., 1] = 7.0
     inputs = np.random.default_rng(1).random((3, 12, 12, 3)).astype(np.float32)
     maps[2, ..., 2] = 0.0  # a dead ReLU channel
-    img = feature_map_grid(maps, inputs, captions=["a", "b", "c"])
+    img = feature_map_grid(maps, inputs, captions=["a", "b", "c"], tile_px=30)
     assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3
     assert np.all(img == render.MARKER, axis=-1).sum() == 36 * 25  # 6x6 map drawn at 5x
     lut = render.lut("viridis")
     assert np.all(img == lut[0], axis=-1).sum() >= 36 * 25  # dead channel: lowest colour
     assert np.all(img == lut[128], axis=-1).sum() == 36 * 25  # constant 7.0: mid colour
+
+
+def test_feature_map_grid_layout_thumbnail_fills_the_row():
+    """One row per sample: the thumbnail as tall as the sample's tiles (no empty area under it), then
+    the tiles ``cols`` to a line; the key labels each tile position once."""
+    rng = np.random.default_rng(2)
+    maps = rng.random((2, 5, 5, 16)).astype(np.float32)
+    inputs = np.zeros((2, 8, 8, 3), np.float32)
+    inputs[0] = 1.0  # sample 0's thumbnail is white, sample 1's black
+    labels = [str(i) for i in rng.permutation(40)[:16]]
+    with recording() as drawn:
+        img = feature_map_grid(
+            maps, inputs, tile_px=20, channel_labels=labels, cols=8, title="feature maps · c · epoch 2"
+        )
+    white = np.all(img == 255, axis=-1)
+    rows, cols = np.nonzero(white)
+    thumb_h = rows.max() - rows.min() + 1
+    assert thumb_h == 2 * 20 + 1  # two lines of 8 tiles of 5x5 at 4x, 1 px apart: the thumbnail fills them
+    assert cols.max() - cols.min() + 1 == thumb_h  # square input, square thumbnail
+    viridis = np.isin(img.reshape(-1, 3).view([("", img.dtype)] * 3), render.lut("viridis").view([("", np.uint8)] * 3))
+    tile_rows = np.nonzero(viridis.reshape(img.shape[:2]).any(axis=1))[0]
+    first_tile_rows = tile_rows[tile_rows <= rows.max()]
+    assert first_tile_rows.min() == rows.min() and first_tile_rows.max() == rows.max()  # same rows as the thumbnail
+    assert [d.text for d in drawn if d.what == "channel label"][:16] == labels
+    assert any(d.what == "header" and d.text == "feature maps · c · epoch 2" for d in drawn)
+
+
+def test_header_text_reads_at_card_size():
+    """Independent of the size arithmetic: draw a header, scale the picture to 330 px wide as
+    TensorBoard's card does, and measure the digits' ink in the scaled pixels."""
+    from PIL import Image
+
+    for width in (330, 600, 1000):
+        img = render.header(np.zeros((10, width, 3), np.uint8), "0123456789", bg=(0, 0, 0), fg=(255, 255, 255))
+        small = np.asarray(Image.fromarray(img).resize((330, round(img.shape[0] * 330 / width)), Image.LANCZOS))
+        ink = np.nonzero((small[..., 0] > 100).any(axis=1))[0]
+        assert ink.max() - ink.min() + 1 >= 9, width
 
 
 # ------------------------------------------------------------------ fast paths (performance issue)

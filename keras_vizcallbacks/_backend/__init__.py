@@ -54,11 +54,11 @@ API (the same on every backend)
 ``limit_threads(n) -> bool``
     Limit the framework's compute threads to ``n`` for the process; True
     when the limit took effect. TensorFlow: intra- and inter-op threads (only
-    before TensorFlow's first op). JAX: ``XLA_FLAGS`` with
-    ``--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=n``,
-    only before JAX's backend starts; XLA's CPU runtime may still run some
-    work on its own pool (best effort; pin the process with ``taskset`` for a
-    hard limit). PyTorch: ``torch.set_num_threads(n)`` (any time) and
+    before TensorFlow's first op). JAX: one thread through ``XLA_FLAGS``
+    (``--xla_cpu_multi_thread_eigen=false``), only before JAX's backend
+    starts; XLA has no flag for other counts (its pool has a thread per core:
+    True when ``n`` covers the cores, else False; pin the process with
+    ``taskset`` for a hard limit). PyTorch: ``torch.set_num_threads(n)`` (any time) and
     ``torch.set_num_interop_threads(n)`` (only before the first parallel op).
 
 ``sync_model_state(model) -> None``

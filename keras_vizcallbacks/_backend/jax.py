@@ -89,7 +89,7 @@ def to_numpy(x: Any) -> np.ndarray:
     return np.asarray(x)
 
 
-_THREAD_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={n}"
+_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false"
 
 
 def _backend_started() -> bool:
@@ -102,13 +102,18 @@ def _backend_started() -> bool:
 
 
 def limit_threads(n: int) -> bool:
-    """Add XLA's CPU thread flags to ``XLA_FLAGS``; only works before JAX's backend starts."""
+    """One thread: ``--xla_cpu_multi_thread_eigen=false`` in ``XLA_FLAGS`` (XLA's matrix products
+    and convolutions on the calling thread), only before JAX's backend starts. XLA has no flag for
+    another thread count (its pool has one thread per core): True for ``n`` >= the cores, else False
+    (pin the process with ``taskset`` for a hard limit)."""
     if _backend_started():
         return False
-    flags = os.environ.get("XLA_FLAGS", "")
-    kept = [f for f in flags.split() if "multi_thread_eigen" not in f and "intra_op_parallelism_threads" not in f]
-    os.environ["XLA_FLAGS"] = " ".join([*kept, _THREAD_FLAGS.format(n=int(n))])
-    return True
+    n = int(n)
+    flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if "multi_thread_eigen" not in f]
+    if n == 1:
+        flags.append(_ONE_THREAD)
+    os.environ["XLA_FLAGS"] = " ".join(flags)
+    return n == 1 or n >= (os.cpu_count() or 1)
 
 
 def sync_model_state(model: Any) -> None:

@@ -163,7 +163,7 @@ class DecisionBoundary(VizCallback):
             class_names=names,
             xlabel=r.xlabel,
             ylabel=r.ylabel,
-            title=f"{title} · epoch {epoch}",
+            title=f"decision boundary · {title} · epoch {epoch}",
             subtitle=" · ".join(parts),
             xlim=r.xlim,
             ylim=r.ylim,

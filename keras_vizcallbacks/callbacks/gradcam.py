@@ -11,7 +11,7 @@ import numpy as np
 from keras_vizcallbacks.callbacks._attribution import AttributionView
 from keras_vizcallbacks.callbacks.base import Frame
 from keras_vizcallbacks.explain import GradCAMExplainer, cam_method
-from keras_vizcallbacks.render import overlay
+from keras_vizcallbacks.render import header, overlay
 
 
 class GradCAM(AttributionView):
@@ -110,7 +110,7 @@ class GradCAM(AttributionView):
         )
         grid = overlay.sample_grid(panels, captions, correct=correct)
         bar = overlay.colour_bar(grid.shape[1], self.cmap, ("0 (no evidence)", f"map max  (epoch {epoch})"))
-        image = np.concatenate([grid, bar], axis=0)
+        image = header(np.concatenate([grid, bar], axis=0), [ex.title, ex.path, f"epoch {epoch}"])
         h, w = computed["raw"].shape[1:3]
         geo = ex.geometry
         desc = (

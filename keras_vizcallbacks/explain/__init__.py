@@ -37,7 +37,7 @@ from keras_vizcallbacks.explain.boundary import DecisionRegionExplainer, Decisio
 from keras_vizcallbacks.explain.cam_methods import CAM_METHODS, CAMMethod, MaskedScorer, cam_method
 from keras_vizcallbacks.explain.confusion import NORMALIZE as CONFUSION_NORMALIZE
 from keras_vizcallbacks.explain.confusion import confusion_matrix, normalize_confusion
-from keras_vizcallbacks.explain.filters import conv_kernels, filters
+from keras_vizcallbacks.explain.filters import channel_summary, conv_kernels, filters
 from keras_vizcallbacks.explain.gradcam import CAMResult, GradCAMExplainer, cam_layer, grad_cam
 from keras_vizcallbacks.explain.projection import flip_signs, gram_schmidt_plane, pca2
 from keras_vizcallbacks.explain.saliency import REDUCTIONS as SALIENCY_REDUCTIONS
@@ -101,6 +101,7 @@ __all__ = [
     "cam_method",
     "channel_means",
     "channel_stats",
+    "channel_summary",
     "check_filters",
     "check_input_range",
     "choose_filters",

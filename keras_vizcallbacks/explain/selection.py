@@ -57,8 +57,12 @@ def kernel_norms(kernels: np.ndarray) -> np.ndarray:
 
 
 def largest_norm(kernels: np.ndarray, k: int) -> np.ndarray:
-    """The ``k`` filters of ``kernels`` (out, in, *spatial) with the largest L2 norm, largest first."""
-    return _top(kernel_norms(kernels), _check_k(k))
+    """The ``k`` output filters (last axis, Keras' kernel layout ``(*kernel_size, in, out)``) of
+    ``kernels`` with the largest L2 norm over every other axis, largest first."""
+    w = np.asarray(kernels)
+    if w.ndim < 1 or w.shape[-1] == 0:
+        raise ValueError(f"kernels need an output-filter axis (the last), got shape {w.shape}.")
+    return _top(kernel_norms(np.moveaxis(w, -1, 0)), _check_k(k))
 
 
 def check_filters(filters: Any, n_channels: int | None = None, *, name: str = "filters") -> int | list[int]:
@@ -115,7 +119,7 @@ def choose_filters(
             f"the {k} most active of {n_channels} on the data (highest mean activation), most active first"
         )
     if kernels is not None:
-        return largest_norm(kernels, k), f"the {k} of {n_channels} with the largest weight norm, largest first"
+        return _top(kernel_norms(kernels), k), f"the {k} of {n_channels} with the largest weight norm, largest first"
     if k == n_channels:
         return np.arange(n_channels, dtype=np.int64), f"all {n_channels}"
     idx = np.unique(np.round(np.linspace(0, n_channels - 1, k)).astype(np.int64))

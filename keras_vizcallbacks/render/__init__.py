@@ -19,7 +19,7 @@ from keras_vizcallbacks.render.grid import (
     upscale,
     vstack,
 )
-from keras_vizcallbacks.render.text import caption
+from keras_vizcallbacks.render.text import caption, header, legible_size
 
 __all__ = [
     "MARKER",
@@ -28,7 +28,9 @@ __all__ = [
     "class_colors",
     "colorize",
     "grid_shape",
+    "header",
     "heatmap",
+    "legible_size",
     "lut",
     "normalize",
     "resize_nearest",

@@ -21,10 +21,13 @@ import numpy as np
 from matplotlib.lines import Line2D
 
 from keras_vizcallbacks.render.color import class_colors
-from keras_vizcallbacks.render.figure import Blitter, ReusedFigure, axes_pixels, new_figure
+from keras_vizcallbacks.render.figure import DPI, Blitter, ReusedFigure, axes_pixels, new_figure
+from keras_vizcallbacks.render.legibility import CARD_WIDTH, MIN_MARK_PX
+from keras_vizcallbacks.render.text import text_size
 
 REGION_ALPHA = 0.6  # region opacity at confidence 1 (white at 0), so the points stay readable on top
 BOUNDARY_RGB = (0x22, 0x22, 0x22)  # the line where the predicted class changes
+SIZE = (480, 540)  # default (width, height) px: text and points sized to read in TensorBoard's ~330 px card
 
 
 def region_rgb(classes: np.ndarray, confidence: np.ndarray, colors: np.ndarray, max_alpha: float = REGION_ALPHA):
@@ -138,33 +141,38 @@ class BoundaryFigure(ReusedFigure):
     the figure (it is rebuilt on the next call).
     """
 
-    def __init__(self, width: int = 640, height: int = 700) -> None:
+    def __init__(self, width: int = SIZE[0], height: int = SIZE[1]) -> None:
         super().__init__(width, height)
+        # the smallest point (area in pt^2) that is MIN_MARK_PX across (plus a margin) at card width
+        self.min_point = ((MIN_MARK_PX + 0.6) * self.width / CARD_WIDTH * 72.0 / DPI) ** 2
 
-    def _build(self, key, colors, names, shown, misclassified, subtitle, equal_aspect) -> None:
+    def _build(self, key, colors, names, shown, misclassified, sub_lines, equal_aspect) -> None:
         self.close()
         width, height = self.width, self.height
-        legend_cols = min(len(shown) + 1, 5)
-        legend_rows = -(-(len(shown) + 1) // legend_cols)
-        fig = new_figure(width, height, dpi=100)
-        bottom_px = 62 + 26 * legend_rows
-        top_px = 64 if subtitle else 42
-        box = (92 / width, bottom_px / height, 1 - 106 / width, 1 - (bottom_px + top_px) / height)
+        fp, pt = self.font_px, self.font_pt
+        entries = [names[k] for k in shown] + (["misclassified"] if misclassified else [])
+        legend_cols = _legend_columns([text_size(e, fp)[0] for e in entries], fp, width - fp)
+        legend_rows = -(-len(entries) // legend_cols)
+        fig = new_figure(width, height, dpi=DPI)
+        bottom_px = round(2.9 * fp) + 10 + round(1.55 * fp) * legend_rows
+        top_px = self.title_height(sub_lines)
+        left_px, right_px = round(4.3 * fp) + 12, round(1.3 * fp)
+        box = (left_px / width, bottom_px / height, 1 - (left_px + right_px) / width, 1 - (bottom_px + top_px) / height)
         ax = fig.add_axes(box)
         ax.set_aspect("equal" if equal_aspect else "auto", adjustable="box")
         right = ax.scatter(np.zeros(0), np.zeros(0), marker="o", edgecolors="black", linewidths=0.6, zorder=3)
         bad = ax.scatter(np.zeros(0), np.zeros(0), marker="X", edgecolors="black", linewidths=0.9, zorder=4)
-        ax.tick_params(labelsize=11)
-        xlabel = ax.set_xlabel("", fontsize=14)
-        ylabel = ax.set_ylabel("", fontsize=14)
+        ax.tick_params(labelsize=pt)
+        xlabel = ax.set_xlabel("", fontsize=pt, labelpad=2)
+        ylabel = ax.set_ylabel("", fontsize=pt, labelpad=2)
         handles = [
-            Line2D([], [], marker="s", linestyle="", markersize=13, markerfacecolor=colors[k] / 255.0,
+            Line2D([], [], marker="s", linestyle="", markersize=pt, markerfacecolor=colors[k] / 255.0,
                    markeredgecolor="black", label=names[k])
             for k in shown
         ]  # fmt: skip
         if misclassified:
             handles.append(
-                Line2D([], [], marker="X", linestyle="", markersize=11, markerfacecolor="white",
+                Line2D([], [], marker="X", linestyle="", markersize=pt * 0.9, markerfacecolor="white",
                        markeredgecolor="black", label="misclassified")
             )  # fmt: skip
         if handles:
@@ -172,11 +180,13 @@ class BoundaryFigure(ReusedFigure):
                 handles=_row_major(handles, legend_cols),
                 loc="lower center",
                 ncol=legend_cols,
-                fontsize=13,
+                fontsize=pt,
                 frameon=False,
                 bbox_to_anchor=(0.5, 0.0),
-                handletextpad=0.3,
-                columnspacing=1.2,
+                handlelength=1.2,
+                handletextpad=0.4,
+                columnspacing=1.0,
+                borderaxespad=0.3,
             )
         self._fig, self._key = fig, key
         # the region image, points, spines (over the image), axis labels (PC1/PC2 carry their variance) and
@@ -229,9 +239,10 @@ class BoundaryFigure(ReusedFigure):
             sorted({int(c) for c in np.unique(classes)} | ({int(c) for c in labels} if labels is not None else set()))
         )
         misclassified = points is not None and labels is not None and predictions is not None
-        key = (n, tuple(names), shown, misclassified, bool(subtitle), bool(equal_aspect))
+        sub_lines = tuple(len(x) for x in self.title_lines(title, subtitle))
+        key = (n, tuple(names), shown, misclassified, sub_lines, bool(equal_aspect))
         if key != self._key:
-            self._build(key, colors, names, shown, misclassified, subtitle, equal_aspect)
+            self._build(key, colors, names, shown, misclassified, sub_lines, equal_aspect)
         a = self._a
         ax = a["ax"]
         for artist in a["extra"]:
@@ -244,7 +255,7 @@ class BoundaryFigure(ReusedFigure):
             hue = labels if labels is not None else predictions
             hue = np.zeros(len(pts), dtype=np.int64) if hue is None else np.asarray(hue, dtype=np.int64)
             wrong = np.asarray(labels) != np.asarray(predictions) if misclassified else np.zeros(len(pts), bool)
-            s = float(np.clip(3000.0 / max(len(pts), 1), 10.0, 60.0))
+            s = float(np.clip(3000.0 / max(len(pts), 1), self.min_point, max(60.0, self.min_point)))
             for name, sel, scale in (("right", ok & ~wrong, 1.0), ("bad", ok & wrong, 2.2)):
                 coll = a[name]
                 coll.set_offsets(pts[sel])
@@ -254,9 +265,8 @@ class BoundaryFigure(ReusedFigure):
             for name in ("right", "bad"):
                 a[name].set_offsets(np.zeros((0, 2)))
         if anchors is not None:
-            a["extra"] = _draw_anchors(
-                ax, np.asarray(anchors, dtype=np.float64), anchor_labels, anchor_predictions, colors, names
-            )
+            anchors = np.asarray(anchors, dtype=np.float64)
+            a["extra"] = _draw_anchors(ax, anchors, anchor_labels, anchor_predictions, colors, names, self.font_pt)
         ax.set_xlim(x0, x1)
         ax.set_ylim(y0, y1)
         a["xlabel"].set_text(xlabel)
@@ -270,6 +280,7 @@ class BoundaryFigure(ReusedFigure):
         )
         out = a["blit"].finish(extra=tuple(a["extra"]))
         self.stamp_titles(out, title, subtitle)
+        self.note_drawn()
         return out
 
 
@@ -279,8 +290,8 @@ def decision_boundary_image(
     xx: np.ndarray,
     yy: np.ndarray,
     *,
-    width: int = 640,
-    height: int = 700,
+    width: int = SIZE[0],
+    height: int = SIZE[1],
     **kwargs: Any,
 ) -> np.ndarray:
     """Draw decision regions; return uint8 (height, width, 3).
@@ -300,6 +311,18 @@ def decision_boundary_image(
         fig.close()
 
 
+def _legend_columns(text_widths: list[int], font_px: int, width: int) -> int:
+    """The most legend columns (up to 5) whose entries (handle, gap, text; matplotlib fills columns
+    first, so the entries are given row-major) fit ``width`` px side by side."""
+    n = len(text_widths)
+    entry = [w + 1.6 * font_px for w in text_widths]  # handlelength 1.2 + handletextpad 0.4 (em)
+    for cols in range(min(n, 5), 1, -1):
+        column = [max(entry[i] for i in range(j, n, cols)) for j in range(cols)]
+        if sum(column) + (cols - 1) * 1.0 * font_px + font_px <= width:
+            return cols
+    return 1
+
+
 def _row_major(items: list, ncol: int) -> list:
     """Reorder ``items`` so a legend that fills columns first reads row by row."""
     nrow = -(-len(items) // ncol)
@@ -309,7 +332,7 @@ def _row_major(items: list, ncol: int) -> list:
     return [slots[r][c] for c in range(ncol) for r in range(nrow) if slots[r][c] is not None]
 
 
-def _draw_anchors(ax, anchors, labels, predictions, colors, names) -> list:
+def _draw_anchors(ax, anchors, labels, predictions, colors, names, fontsize: float = 14.0) -> list:
     """Numbered stars with their class names; returns the artists (removed on the next call)."""
     artists = []
     finite = anchors[np.all(np.isfinite(anchors), axis=1)]
@@ -337,7 +360,7 @@ def _draw_anchors(ax, anchors, labels, predictions, colors, names) -> list:
                 xytext=(-12 if right else 12, 12),
                 textcoords="offset points",
                 ha="right" if right else "left",
-                fontsize=14,
+                fontsize=fontsize,
                 fontweight="bold",
                 bbox={"boxstyle": "round,pad=0.25", "facecolor": "white", "edgecolor": "#444444", "alpha": 0.9},
                 zorder=6,
@@ -346,4 +369,4 @@ def _draw_anchors(ax, anchors, labels, predictions, colors, names) -> list:
     return artists
 
 
-__all__ = ["REGION_ALPHA", "BoundaryFigure", "decision_boundary_image", "region_pixels", "region_rgb"]
+__all__ = ["REGION_ALPHA", "SIZE", "BoundaryFigure", "decision_boundary_image", "region_pixels", "region_rgb"]

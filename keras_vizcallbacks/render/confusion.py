@@ -12,8 +12,9 @@ from typing import Any
 import matplotlib
 import numpy as np
 
-from keras_vizcallbacks.render.figure import Blitter, ReusedFigure, axes_pixels, new_figure
-from keras_vizcallbacks.render.text import points_to_px, stamp_text
+from keras_vizcallbacks.render.figure import DPI, Blitter, ReusedFigure, axes_pixels, new_figure
+from keras_vizcallbacks.render.legibility import note_mark
+from keras_vizcallbacks.render.text import stamp_text, text_coverage, text_size
 
 RATE_WORDS = {
     "true": "share of each true class (rows sum to 100%)",
@@ -21,16 +22,7 @@ RATE_WORDS = {
     "all": "share of all examples",
     None: "counts",
 }
-
-
-def _font_size(n: int) -> float:
-    if n <= 4:
-        return 17.0
-    if n <= 6:
-        return 14.0
-    if n <= 10:
-        return 10.0
-    return 7.5
+SIZE = (480, 480)  # default (width, height) px: text sized to read in TensorBoard's ~330 px card
 
 
 class ConfusionFigure(ReusedFigure):
@@ -38,36 +30,37 @@ class ConfusionFigure(ReusedFigure):
     per cell) is built once per class count and names; each call paints the cells straight into
     the canvas and updates the texts. Not thread-safe (one per callback); :meth:`close` drops it."""
 
-    def __init__(self, width: int = 640, height: int = 640, annotate_up_to: int = 20) -> None:
+    def __init__(self, width: int = SIZE[0], height: int = SIZE[1], annotate_up_to: int = 20) -> None:
         super().__init__(width, height)
         self.annotate_up_to = int(annotate_up_to)
 
-    def _build(self, key: Any, n: int, names: list[str], subtitle: bool) -> None:
+    def _build(self, key: Any, n: int, names: list[str], sub_lines: tuple[int, int]) -> None:
         self.close()
         width, height = self.width, self.height
-        longest = max((len(s) for s in names), default=1)
-        rotate = n > 4 or longest > 8
-        label_px = int(min(150, 12 + 8.5 * longest))
-        fig = new_figure(width, height, dpi=100)
-        left_px = int(label_px * 1.05) + 60
-        bottom_px = (label_px * 0.7 if rotate else 30) + 48
-        top_px = 72 if subtitle else 46
-        side = min(width - left_px - 24, height - bottom_px - top_px)
-        left_px += max(0, (width - left_px - 24 - side) // 2)
+        fp, pt = self.font_px, self.font_pt
+        longest = max((text_size(s, fp)[0] for s in names), default=fp)
+        fig = new_figure(width, height, dpi=DPI)
+        top_px = self.title_height(sub_lines)
+        left_px = min(longest, width // 3) + round(1.3 * fp) + 20  # tick labels, the axis label, pads
+        side = min(width - left_px - 16, height - top_px - round(2.6 * fp) - 16)
+        rotate = longest > side / n - 6  # the names do not fit under their columns: slanted
+        bottom_px = round((min(longest, width // 3) * 0.72 + 0.7 * fp) if rotate else 1.3 * fp) + round(1.3 * fp) + 14
+        side = min(width - left_px - 16, height - bottom_px - top_px)
+        left_px += max(0, (width - left_px - 16 - side) // 2)
         ax = fig.add_axes((left_px / width, bottom_px / height, side / width, side / height))
         ax.set_xlim(-0.5, n - 0.5)
         ax.set_ylim(n - 0.5, -0.5)
-        tick_fs = 14 if n <= 6 else (11 if n <= 10 else 8)
         ax.set_xticks(range(n))
         ax.set_yticks(range(n))
-        ax.set_xticklabels(names, fontsize=tick_fs, rotation=40 if rotate else 0, ha="right" if rotate else "center")
-        ax.set_yticklabels(names, fontsize=tick_fs)
-        ax.set_xlabel("predicted class", fontsize=14)
-        ax.set_ylabel("true class", fontsize=14)
+        ax.set_xticklabels(names, fontsize=pt, rotation=40 if rotate else 0, ha="right" if rotate else "center")
+        ax.set_yticklabels(names, fontsize=pt)
+        ax.set_xlabel("predicted class", fontsize=pt, labelpad=2)
+        ax.set_ylabel("true class", fontsize=pt, labelpad=2)
         self._fig, self._key = fig, key
         # Axes, ticks and labels are drawn once (the blitted background); the cells are painted and the
         # texts that change (cell values, titles) stamped with Pillow in matplotlib's font every call.
-        self._a = {"ax": ax, "font_px": points_to_px(_font_size(n)), "blit": Blitter(fig, [*ax.spines.values()])}
+        cell_px = max(fp, min(round(1.25 * fp), round(side / n * 0.3)))  # cell values: legible, larger if room
+        self._a = {"ax": ax, "font_px": cell_px, "blit": Blitter(fig, [*ax.spines.values()])}
 
     def image(
         self,
@@ -91,9 +84,10 @@ class ConfusionFigure(ReusedFigure):
         else:
             value = c.astype(np.float64)
             vmax = max(float(value.max()) if value.size else 0.0, 1.0)
-        key = (n, tuple(names), bool(subtitle))
+        sub_lines = tuple(len(x) for x in self.title_lines(title, subtitle))
+        key = (n, tuple(names), sub_lines)
         if key != self._key:
-            self._build(key, n, names, bool(subtitle))
+            self._build(key, n, names, sub_lines)
         a = self._a
         canvas = a["blit"].begin(None)
         left, top, w, h = axes_pixels(a["ax"])
@@ -101,15 +95,27 @@ class ConfusionFigure(ReusedFigure):
         canvas[top : top + h, left : left + w, :3] = cell_pixels(level, (w, h), cmap)
         out = a["blit"].finish()
         self.stamp_titles(out, title, subtitle)
+        note_mark("confusion cell", min(w, h) / n)
         if n <= self.annotate_up_to:
+            room = (0.92 * w / n, 0.92 * h / n)
             for i in range(n):
                 for j in range(n):
                     both = rates is not None and c[i, j] != 0
-                    text = f"{value[i, j]:.0%}\n{int(c[i, j])}" if both else f"{int(c[i, j])}"
+                    rate, count = f"{value[i, j]:.0%}", f"{int(c[i, j])}"
+                    texts = [f"{rate}\n{count}", rate] if both else [count]
+                    text = next((t for t in texts if _fits(t, a["font_px"], i == j, room)), "")
                     ink = (255, 255, 255) if level[i, j] > 0.55 else (0x11, 0x11, 0x11)
                     centre = (left + (j + 0.5) * w / n, top + (i + 0.5) * h / n)
                     stamp_text(out, text, centre, ink, a["font_px"], bold=i == j)
+        self.note_drawn()
         return out
+
+
+def _fits(text: str, size_px: int, bold: bool, room: tuple[float, float]) -> bool:
+    """Whether ``text`` at ``size_px`` fits ``room`` (width, height): a cell's value is written only where
+    it stays legible (a smaller font would not read in TensorBoard's card); the cell's colour still shows it."""
+    h, w = text_coverage(text, int(size_px), bool(bold)).shape
+    return w <= room[0] and h <= room[1]
 
 
 def cell_pixels(level: np.ndarray, size: tuple[int, int], cmap: str = "Blues", line_px: float = 2.0) -> np.ndarray:
@@ -138,8 +144,8 @@ def confusion_image(
     title: str = "",
     subtitle: str = "",
     cmap: str = "Blues",
-    width: int = 640,
-    height: int = 640,
+    width: int = SIZE[0],
+    height: int = SIZE[1],
     annotate_up_to: int = 20,
 ) -> np.ndarray:
     """Draw a confusion matrix; return uint8 (height, width, 3).
@@ -147,7 +153,9 @@ def confusion_image(
     Row = true class, column = predicted class. Cells are coloured by ``rates``
     (in [0, 1]; e.g. row-normalized) or, without rates, by the counts scaled to
     the largest one. Each cell is annotated with its rate (as a percentage) over
-    its count, or the count alone, up to ``annotate_up_to`` classes. A callback
+    its count, or the count alone, up to ``annotate_up_to`` classes, at a size that reads in
+    TensorBoard's card: where the two lines do not fit a cell, the rate alone; where that does not
+    fit either, the cell's colour alone. A callback
     keeps a :class:`ConfusionFigure` instead.
     """
     fig = ConfusionFigure(width, height, annotate_up_to)
@@ -157,4 +165,4 @@ def confusion_image(
         fig.close()
 
 
-__all__ = ["RATE_WORDS", "ConfusionFigure", "cell_pixels", "confusion_image"]
+__all__ = ["RATE_WORDS", "SIZE", "ConfusionFigure", "cell_pixels", "confusion_image"]

@@ -12,12 +12,38 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from keras_vizcallbacks.render.text import points_to_px, stamp_text
+from keras_vizcallbacks.render.legibility import active, note_mark, note_text
+from keras_vizcallbacks.render.text import legible_size, stamp_text, wrap_parts
 
-TITLE_PX, SUBTITLE_PX = points_to_px(17), points_to_px(13)  # 17 pt bold and 13 pt at 100 dpi
+DPI = 100
+TITLE_FG, SUBTITLE_FG = (0, 0, 0), (0x33, 0x33, 0x33)
 
 
-def new_figure(width_px: int = 512, height_px: int = 512, dpi: int = 100) -> Figure:
+def note_figure(fig: Figure) -> None:
+    """Note (`legibility.note_text` / `note_mark`) each visible, non-empty text of ``fig`` at its font
+    size, each scatter's smallest marker and each line marker (legend handles) at their size, in pixels."""
+    from matplotlib.collections import PathCollection
+    from matplotlib.lines import Line2D
+    from matplotlib.text import Text
+
+    scale = fig.dpi / 72.0
+    for t in fig.findobj(Text):
+        if t.get_visible() and t.get_text().strip():
+            weight = t.get_fontweight()
+            bold = weight in ("bold", "heavy", "black", "semibold", "demibold") or (
+                isinstance(weight, (int, float)) and weight >= 600
+            )
+            note_text("figure text", t.get_fontsize() * scale, bold, t.get_text())
+    for c in fig.findobj(PathCollection):
+        if c.get_visible() and len(c.get_offsets()) and len(c.get_sizes()):
+            note_mark("marker", float(np.sqrt(np.min(c.get_sizes()))) * scale)
+    for line in fig.findobj(Line2D):
+        marker = line.get_marker()  # tick marks are lines with an integer marker (TICKDOWN, ...): not data
+        if line.get_visible() and isinstance(marker, str) and marker not in ("None", "", " "):
+            note_mark("legend marker", line.get_markersize() * scale)
+
+
+def new_figure(width_px: int = 512, height_px: int = 512, dpi: int = DPI) -> Figure:
     fig = Figure(figsize=(width_px / dpi, height_px / dpi), dpi=dpi)
     FigureCanvasAgg(fig)
     return fig
@@ -36,12 +62,43 @@ class ReusedFigure:
         self._key: Any = None
         self._fig: Figure | None = None
         self._a: dict[str, Any] = {}
+        # every text of the figure (ticks, axis labels, legend, subtitle) at the size that stays legible once
+        # the figure is shown in TensorBoard's card (render/legibility.py); the title a little larger, bold
+        self.font_px = legible_size(self.width)
+        self.title_px = round(legible_size(self.width, True) * 1.2)
+
+    @property
+    def font_pt(self) -> float:
+        """``font_px`` in points, for matplotlib (at ``DPI``)."""
+        return self.font_px * 72.0 / DPI
+
+    def title_lines(self, title: str, subtitle: str) -> tuple[list[str], list[str]]:
+        """The title's and the subtitle's lines: each split at " · " into as few lines as fit the width."""
+        t = wrap_parts(title.split(" · "), self.width - 16, self.title_px, True) if title else []
+        s = wrap_parts(subtitle.split(" · "), self.width - 16, self.font_px) if subtitle else []
+        return t, s
+
+    def title_height(self, lines: tuple[int, int]) -> int:
+        """Pixels the title and subtitle take at the top, for ``lines`` = (title lines, subtitle lines)."""
+        return 8 + round(self.title_px * 1.25) * lines[0] + round(self.font_px * 1.25) * lines[1] + 6
 
     def stamp_titles(self, pixels: np.ndarray, title: str, subtitle: str) -> None:
         """The title (bold) and the subtitle centred at the top of ``pixels``, stamped with Pillow in
         matplotlib's font: they change every call, and matplotlib text costs ~1.5 ms a label."""
-        stamp_text(pixels, title, (self.width / 2, 8), (0, 0, 0), TITLE_PX, bold=True, anchor="top")
-        stamp_text(pixels, subtitle, (self.width / 2, 36), (0x33, 0x33, 0x33), SUBTITLE_PX, anchor="top")
+        t_lines, s_lines = self.title_lines(title, subtitle)
+        y = 8
+        for line in t_lines:
+            stamp_text(pixels, line, (self.width / 2, y), TITLE_FG, self.title_px, bold=True, anchor="top")
+            y += round(self.title_px * 1.25)
+        for line in s_lines:
+            stamp_text(pixels, line, (self.width / 2, y), SUBTITLE_FG, self.font_px, anchor="top")
+            y += round(self.font_px * 1.25)
+
+    def note_drawn(self) -> None:
+        """With `legibility.recording` active: note every text, marker and legend handle of the figure
+        (as matplotlib draws them: font size, marker size) for the legibility checks."""
+        if self._fig is not None and active():
+            note_figure(self._fig)
 
     def close(self) -> None:
         if self._fig is not None:

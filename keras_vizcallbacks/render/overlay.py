@@ -17,7 +17,8 @@ import numpy as np
 
 from keras_vizcallbacks.render.color import colorize, to_rgb
 from keras_vizcallbacks.render.grid import filled, upscale, vstack
-from keras_vizcallbacks.render.text import font, text_size
+from keras_vizcallbacks.render.legibility import CARD_WIDTH, MIN_MARK_PX, note_mark, note_text
+from keras_vizcallbacks.render.text import fit, font, legible_size, text_size
 
 BG = (32, 32, 32)
 TEXT = (235, 235, 235)
@@ -100,14 +101,11 @@ def _caption_strip(lines: tuple[str, ...], width: int, size: int, colour: tuple[
     """Cached: the same samples get the same captions most epochs (Pillow text is ~1 ms a line)."""
     from PIL import Image, ImageDraw
 
-    line_h = size + 4
+    line_h = round(size * 1.2)
     strip = Image.new("RGB", (width, line_h * len(lines) + 6), BG)
     draw = ImageDraw.Draw(strip)
     for i, line in enumerate(lines):
-        text = line
-        while len(text) > 1 and text_size(text, size)[0] > width - 6:
-            text = text[:-2] + "…"
-        draw.text((4, 3 + i * line_h), text, fill=colour, font=font(size))
+        draw.text((4, 3 + i * line_h), fit(line, width - 6, size), fill=colour, font=font(size))
     arr = np.asarray(strip, dtype=np.uint8).copy()
     arr.flags.writeable = False
     return arr
@@ -125,7 +123,7 @@ def sample_grid(
     correct: Sequence[bool | None] | None = None,
     panel_px: int = 128,
     max_width: int = 720,
-    font_size: int = 18,
+    font_size: int | None = None,
     gap: int = 4,
 ) -> np.ndarray:
     """One cell per sample: its panels side by side under a caption, cells in a grid.
@@ -133,15 +131,22 @@ def sample_grid(
     ``panels`` is a list of uint8 arrays (N, H, W, 3), one per kind of panel
     (e.g. the input, the overlay). Each is upscaled by the same integer factor
     (nearest neighbour) to about ``panel_px``; the caption is drawn afterwards
-    at ``font_size``, in green for ``correct[i] is True``, red for ``False``.
-    As many cells as fit ``max_width`` go in a row (at least one).
+    at ``font_size`` (default: legible in TensorBoard's card for the grid's width), in green
+    for ``correct[i] is True``, red for ``False``. As many cells as fit ``max_width`` go in a
+    row (at least one).
     """
     n, h, w = panels[0].shape[:3]
     f = panel_factor(h, w, panel_px)
     big = [upscale(np.asarray(p, dtype=np.uint8), f) for p in panels]
     cell_w = len(big) * w * f + (len(big) - 1) * gap
     cols = max(1, min(n, (max_width + 2 * gap) // (cell_w + 2 * gap)))
+    if font_size is None:
+        font_size = legible_size(cols * cell_w + (cols + 1) * 2 * gap)
+    note_mark("panel", min(h, w) * f)
     n_lines = max((len(c) for c in captions), default=0) if captions is not None else 0
+    for lines in captions if captions is not None else []:
+        for line in lines:
+            note_text("caption", font_size, False, line)
     cells = []
     for i in range(n):
         row = filled((h * f, cell_w, 3), BG)
@@ -167,10 +172,23 @@ def sample_grid(
     return np.pad(grid, ((gap, gap), (gap, gap), (0, 0)), constant_values=BG[0])
 
 
-def colour_bar(width: int, cmap: str, labels: tuple[str, str], *, height: int = 14, font_size: int = 16) -> np.ndarray:
-    """A horizontal colour bar with a label at each end (uint8)."""
+def colour_bar(
+    width: int, cmap: str, labels: tuple[str, str], *, height: int | None = None, font_size: int | None = None
+) -> np.ndarray:
+    """A horizontal colour bar with a label at each end (uint8); by default as tall, and its labels as
+    large, as reads in TensorBoard's card for an image ``width`` px wide."""
+    font_size = legible_size(width) if font_size is None else int(font_size)
+    height = max(8, -(-2 * MIN_MARK_PX * width // CARD_WIDTH)) if height is None else int(height)
+    note_mark("colour bar", height)
+    for label in labels:
+        note_text("colour bar label", font_size, False, label)
+    return _colour_bar(int(width), cmap, tuple(labels), height, font_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _colour_bar(width: int, cmap: str, labels: tuple[str, str], height: int, font_size: int) -> np.ndarray:
     ramp = colorize(np.tile(np.linspace(0.0, 1.0, max(width - 8, 2))[None, :], (height, 1)), cmap)
-    bar = filled((height + font_size + 10, width, 3), BG)
+    bar = filled((height + round(font_size * 1.3) + 8, width, 3), BG)
     bar[2 : 2 + height, 4 : 4 + ramp.shape[1]] = ramp
     from PIL import Image, ImageDraw
 
@@ -180,7 +198,9 @@ def colour_bar(width: int, cmap: str, labels: tuple[str, str], *, height: int = 
     draw.text((4, height + 4), left, fill=TEXT, font=font(font_size))
     rw = text_size(right, font_size)[0]
     draw.text((width - rw - 6, height + 4), right, fill=TEXT, font=font(font_size))
-    return np.asarray(pil, dtype=np.uint8)
+    arr = np.asarray(pil, dtype=np.uint8).copy()
+    arr.flags.writeable = False
+    return arr
 
 
 __all__ = ["attribution_image", "colour_bar", "overlay", "panel_factor", "sample_grid", "scale_maps"]

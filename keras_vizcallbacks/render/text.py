@@ -1,38 +1,68 @@
-"""Text on images (Pillow). TensorBoard shows a card about 320 px wide, so text
-is drawn at its final size on an image that has already been upscaled."""
+"""Text on images (Pillow, in matplotlib's DejaVu Sans). TensorBoard shows a card about 330 px
+wide, so text is drawn at its final size on an image that has already been upscaled, at a size
+chosen from the image's width (`legible_size`) so that it still reads on the card."""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from keras_vizcallbacks.render.legibility import CARD_WIDTH, MIN_TEXT_PX, note_text
 
-@functools.lru_cache(maxsize=16)
-def font(size: int = 12) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow without FreeType: fixed bitmap font
-        return ImageFont.load_default()
+HEADER_BG = (24, 24, 24)
+HEADER_FG = (240, 240, 240)
+SUBTITLE_FG = (185, 185, 185)
 
 
-def text_size(text: str, size: int = 12) -> tuple[int, int]:
-    left, top, right, bottom = font(size).getbbox(text)
+def font(size: int = 12, bold: bool = False) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """DejaVu Sans (matplotlib's font, so figures and images read alike) at ``size`` px per em."""
+    return figure_font(int(size), bool(bold))
+
+
+@functools.lru_cache(maxsize=4096)
+def text_size(text: str, size: int = 12, bold: bool = False) -> tuple[int, int]:
+    """(width, height) in pixels of ``text`` at ``size`` px per em (cached: labels repeat every epoch)."""
+    left, top, right, bottom = font(size, bold).getbbox(text)
     return int(right - left), int(bottom - min(top, 0))
+
+
+@functools.lru_cache(maxsize=256)
+def ink_height(text: str, size_px: int, bold: bool = False) -> int:
+    """Height in pixels of the inked rows of ``text`` at ``size_px`` (coverage above one half)."""
+    cov = text_coverage(text, int(size_px), bool(bold))
+    rows = np.flatnonzero((cov > 127).any(axis=1))
+    return int(rows[-1] - rows[0] + 1) if rows.size else 0
+
+
+@functools.lru_cache(maxsize=256)
+def legible_size(width: int, bold: bool = False, min_px: float = MIN_TEXT_PX, card: int = CARD_WIDTH) -> int:
+    """The font size (px per em) whose digits stay ``min_px`` tall when an image ``width`` px wide is
+    shown ``card`` px wide (a narrower image is sized as if it were ``card`` wide: never smaller)."""
+    need = min_px * max(int(width), card) / card
+    size = max(8, int(need))
+    while ink_height("0123456789", size, bold) < need:
+        size += 1
+    return size
 
 
 def caption(
     image: np.ndarray,
     lines: str | list[str],
     *,
-    size: int = 12,
+    size: int | None = None,
     fg: tuple[int, int, int] = (235, 235, 235),
     bg: tuple[int, int, int] = (24, 24, 24),
     where: str = "top",
 ) -> np.ndarray:
-    """Return ``image`` (H, W, 3 uint8) with a strip of text lines above (or below) it."""
+    """Return ``image`` (H, W, 3 uint8) with a strip of text lines above (or below) it, at ``size``
+    px per em (default: `legible_size` of the image's width). Lines too long end in an ellipsis."""
     lines = (lines,) if isinstance(lines, str) else tuple(lines)
+    size = legible_size(image.shape[1]) if size is None else int(size)
+    for line in lines:
+        note_text("caption", size, False, line)
     strip_arr = _caption_strip(lines, image.shape[1], size, tuple(fg), tuple(bg))
     parts = [strip_arr, image] if where == "top" else [image, strip_arr]
     return np.concatenate(parts, axis=0)
@@ -43,23 +73,124 @@ def _caption_strip(
     lines: tuple[str, ...], width: int, size: int, fg: tuple[int, int, int], bg: tuple[int, int, int]
 ) -> np.ndarray:
     """The text strip of `caption`, cached: views caption the same samples every epoch."""
-    line_h = size + 3
-    strip = Image.new("RGB", (width, line_h * len(lines) + 4), bg)
+    line_h = round(size * 1.25)
+    pad = max(2, size // 4)
+    strip = Image.new("RGB", (width, line_h * len(lines) + 2 * pad - (line_h - size) // 2), bg)
     draw = ImageDraw.Draw(strip)
     for i, line in enumerate(lines):
-        draw.text((3, 2 + i * line_h), _fit(line, width - 6, size), fill=fg, font=font(size))
+        draw.text((pad, pad + i * line_h), fit(line, width - 2 * pad, size), fill=fg, font=font(size))
     arr = np.asarray(strip, dtype=np.uint8).copy()
     arr.flags.writeable = False
     return arr
 
 
-def _fit(text: str, width: int, size: int) -> str:
+def fit(text: str, width: int, size: int, bold: bool = False) -> str:
     """Shorten ``text`` with an ellipsis until it fits ``width`` pixels."""
-    if text_size(text, size)[0] <= width:
+    if text_size(text, size, bold)[0] <= width:
         return text
-    while len(text) > 1 and text_size(text + "…", size)[0] > width:
+    while len(text) > 1 and text_size(text + "…", size, bold)[0] > width:
         text = text[:-1]
     return text + "…"
+
+
+def wrap_parts(parts: Sequence[str], width: int, size: int, bold: bool = False, sep: str = " · ") -> list[str]:
+    """Join ``parts`` with ``sep`` into as few lines as fit ``width`` pixels (a part never splits;
+    one too long for a line alone ends in an ellipsis)."""
+    lines: list[str] = []
+    for part in parts:
+        if lines and text_size(lines[-1] + sep + part, size, bold)[0] <= width:
+            lines[-1] += sep + part
+        else:
+            lines.append(fit(part, width, size, bold))
+    return lines
+
+
+def header(
+    image: np.ndarray,
+    title: str | Sequence[str],
+    subtitle: str | Sequence[str] = "",
+    *,
+    bg: tuple[int, int, int] = HEADER_BG,
+    fg: tuple[int, int, int] = HEADER_FG,
+) -> np.ndarray:
+    """``image`` (H, W, 3 uint8) under a header: the title in bold (what the picture is: view, layer
+    or method, epoch), then a subtitle, each legible at card size and wrapped at " · " to the width.
+
+    ``title``/``subtitle`` are strings (split at " · ") or lists of parts."""
+    width = image.shape[1]
+    t_parts = tuple(title.split(" · ") if isinstance(title, str) else title)
+    s_parts = tuple(subtitle.split(" · ") if isinstance(subtitle, str) else subtitle)
+    t_size, s_size = legible_size(width, True), legible_size(width)
+    note_text("header", t_size, True, " · ".join(t_parts))
+    if any(s_parts):
+        note_text("subtitle", s_size, False, " · ".join(s_parts))
+    strip = _header_strip(t_parts, tuple(p for p in s_parts if p), width, t_size, s_size, tuple(bg), tuple(fg))
+    return np.concatenate([strip, np.asarray(image, dtype=np.uint8)], axis=0)
+
+
+@functools.lru_cache(maxsize=256)
+def _header_strip(
+    title: tuple[str, ...],
+    subtitle: tuple[str, ...],
+    width: int,
+    t_size: int,
+    s_size: int,
+    bg: tuple[int, int, int],
+    fg: tuple[int, int, int],
+) -> np.ndarray:
+    pad = max(3, t_size // 3)
+    t_lines = wrap_parts(title, width - 2 * pad, t_size, True) if title else []
+    s_lines = wrap_parts(subtitle, width - 2 * pad, s_size) if subtitle else []
+    t_h, s_h = round(t_size * 1.2), round(s_size * 1.2)
+    height = 2 * pad + len(t_lines) * t_h + len(s_lines) * s_h
+    strip = Image.new("RGB", (width, max(height, 1)), bg)
+    draw = ImageDraw.Draw(strip)
+    y = pad
+    for line in t_lines:
+        draw.text((pad, y), line, fill=fg, font=font(t_size, True))
+        y += t_h
+    for line in s_lines:
+        draw.text((pad, y), line, fill=SUBTITLE_FG if fg == HEADER_FG else fg, font=font(s_size))
+        y += s_h
+    arr = np.asarray(strip, dtype=np.uint8).copy()
+    arr.flags.writeable = False
+    return arr
+
+
+def label_strip(
+    labels: Sequence[str],
+    centres: Sequence[float],
+    width: int,
+    size: int,
+    *,
+    fg: tuple[int, int, int] = HEADER_FG,
+    bg: tuple[int, int, int] = HEADER_BG,
+    what: str = "label",
+) -> np.ndarray:
+    """A one-line strip ``width`` px wide with each label centred at its x in ``centres``."""
+    for label in labels:
+        note_text(what, size, False, label)
+    return _label_strip(tuple(labels), tuple(float(c) for c in centres), int(width), int(size), tuple(fg), tuple(bg))
+
+
+@functools.lru_cache(maxsize=256)
+def _label_strip(
+    labels: tuple[str, ...],
+    centres: tuple[float, ...],
+    width: int,
+    size: int,
+    fg: tuple[int, int, int],
+    bg: tuple[int, int, int],
+) -> np.ndarray:
+    height = round(size * 1.25)
+    strip = Image.new("RGB", (width, height), bg)
+    draw = ImageDraw.Draw(strip)
+    f = font(size)
+    for label, x in zip(labels, centres, strict=True):
+        draw.text((x, height / 2), label, fill=fg, font=f, anchor="mm")
+    arr = np.asarray(strip, dtype=np.uint8).copy()
+    arr.flags.writeable = False
+    return arr
 
 
 # --------------------------------------------------------------------------- text stamped on figures
@@ -78,8 +209,11 @@ def figure_font(size_px: int, bold: bool = False) -> ImageFont.FreeTypeFont | Im
     try:
         props = font_manager.FontProperties(family="DejaVu Sans", weight="bold" if bold else "normal")
         return ImageFont.truetype(font_manager.findfont(props, fallback_to_default=True), int(size_px))
-    except (OSError, ValueError):  # no FreeType: Pillow's own font
-        return font(int(size_px))
+    except (OSError, ValueError, ImportError):  # no FreeType: Pillow's own font
+        try:
+            return ImageFont.load_default(size=int(size_px))
+        except TypeError:
+            return ImageFont.load_default()
 
 
 def points_to_px(points: float, dpi: float = 100.0) -> int:
@@ -116,6 +250,7 @@ def stamp_text(
     (``anchor="center"``) or the middle of its top edge (``"top"``). Clipped at the edges."""
     if not text:
         return
+    note_text("stamped", size_px, bold, text)
     cov = text_coverage(text, int(size_px), bool(bold))
     h, w = cov.shape
     x0 = round(xy[0] - w / 2)

@@ -1,18 +1,30 @@
 """Composite images of the foundation views: filter grids and feature-map grids.
 
 Inputs are plain arrays; outputs uint8 RGB images sized for a TensorBoard card
-(roughly 256-1024 px on the long side).
+(roughly 256-1024 px on the long side), each under a header that names it, with text and
+marks that stay legible once the image is shown about 330 px wide (render/legibility.py).
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 import numpy as np
 
 from keras_vizcallbacks.render.color import MARKER, heatmap, levels, lut, normalize, to_rgb
-from keras_vizcallbacks.render.grid import filled, grid_shape, scale_factor, tile, upscale
-from keras_vizcallbacks.render.text import caption
+from keras_vizcallbacks.render.grid import filled, grid_shape, resize_nearest, tile, upscale
+from keras_vizcallbacks.render.legibility import CARD_WIDTH, MIN_MARK_PX, note_mark, note_text
+from keras_vizcallbacks.render.text import (
+    HEADER_BG,
+    HEADER_FG,
+    _caption_strip,
+    _label_strip,
+    header,
+    label_strip,
+    legible_size,
+    text_size,
+)
 
 GRID_BG = (40, 40, 40)  # between filters / samples
 TILE_BG = (128, 128, 128)  # between the channels of one filter
@@ -32,42 +44,125 @@ def kernels_2d(kernels: np.ndarray) -> np.ndarray:
     return k
 
 
-def rgb_filters(kernels: np.ndarray, *, target: int = 384) -> tuple[np.ndarray, float]:
-    """First-layer filters over 3 input channels drawn as colour images.
+FILTER_CARD_MARK = 1.15 * MIN_MARK_PX  # a kernel weight at card size, with a margin for TensorBoard's rounding
+_BORDER, _GAP = 6, 6  # px around the filter grid and between its blocks
 
-    One scale for the whole layer, centred on zero (grey = 0); returns
-    ``(image, scale)`` where ``scale = max |w|``.
+
+def filter_grid(
+    kernels: np.ndarray,
+    *,
+    labels: Sequence[str] | None = None,
+    rgb: bool = False,
+    cmap: str = "RdBu_r",
+    scale: float | None = None,
+    title: str | Sequence[str] = "",
+    subtitle: str | Sequence[str] = "",
+    scale_label: str = "",
+    target: int = 520,
+) -> np.ndarray:
+    """Kernels ``(filters, in, *spatial)`` as a grid of blocks, one per filter, under a header,
+    each block under its label (e.g. the filter's index), with a scale bar at the bottom.
+
+    One scale for the whole grid, centred on zero: ``scale`` (default ``max |kernels|`` over the
+    finite values) is the end of the colour range, written at the scale bar's ends. ``rgb=True``
+    (3 input channels) draws each filter as a colour image: channel value ``v`` -> ``0.5 + 0.5 v /
+    scale`` (grey = 0); otherwise each filter is a block of per-input-channel heatmaps on the
+    diverging ``cmap`` (its centre = 0). Sized for TensorBoard's card: the blocks are as many per
+    row as keep a kernel weight at least ``MIN_MARK_PX`` across at card width, the text legible
+    there. NaN/Inf weights are magenta.
     """
     k = kernels_2d(kernels)
-    if k.shape[1] != 3:
-        raise ValueError(f"rgb_filters needs 3 input channels, got {k.shape[1]}")
-    scaled, invalid = normalize(k, symmetric=True)
-    img = np.round(scaled.transpose(0, 2, 3, 1) * 255.0).astype(np.uint8)  # (out, h, w, 3)
-    bad = invalid.transpose(0, 2, 3, 1).any(axis=-1)
-    img[bad] = MARKER
-    _, cols = grid_shape(len(img))
-    f = scale_factor(max(img.shape[1:3]) + 1, max(8, target // max(cols, 1)))
-    grid = tile(upscale(img, f), pad=max(1, f // 4), pad_value=GRID_BG, border=True)
-    return grid, _absmax(k)
+    n, cin, h, w = k.shape
+    if rgb and cin != 3:
+        raise ValueError(f"rgb=True needs 3 input channels, got {cin}")
+    if labels is not None and len(labels) != n:
+        raise ValueError(f"{len(labels)} labels for {n} filters")
+    s = _absmax(k) if scale is None else abs(float(scale))
+    vmax = s if s > 0 and np.isfinite(s) else None
+    if rgb:
+        scaled, invalid = normalize(k, symmetric=True, vmax=vmax)
+        tiles = np.round(scaled.transpose(0, 2, 3, 1) * 255.0).astype(np.uint8)[:, None]  # (n, 1, h, w, 3)
+        tiles[invalid.transpose(0, 2, 3, 1).any(axis=-1)[:, None]] = MARKER
+        bc_rows, bc_cols = 1, 1
+    else:
+        tiles = heatmap(k, cmap, symmetric=True, vmax=vmax)  # (n, cin, h, w, 3)
+        bc_rows, bc_cols = grid_shape(cin)
+    chars = max((len(x) for x in labels), default=0) if labels is not None else 0
+    cols, f, size, width = _filter_layout(n, bc_rows, bc_cols, h, w, chars, int(target))
+    note_mark("kernel weight", f)
+    blocks = upscale(tiles, f)
+    if blocks.shape[1] > 1 or bc_cols > 1:
+        blocks = tile(blocks, cols=bc_cols, pad=1, pad_value=TILE_BG)  # (n, bh, bw, 3)
+    else:
+        blocks = blocks[:, 0]
+    bh, bw = blocks.shape[1:3]
+    cell_w = (width - 2 * _BORDER - (cols - 1) * _GAP) // cols
+    label_h = round(size * 1.25) if labels is not None else 0
+    rows = -(-n // cols)
+    grid = filled((2 * _BORDER + rows * (label_h + bh) + (rows - 1) * _GAP, width, 3), GRID_BG)
+    for r in range(rows):
+        y = _BORDER + r * (label_h + bh + _GAP)
+        first, last = r * cols, min(n, (r + 1) * cols)
+        if labels is not None:
+            centres = [_BORDER + j * (cell_w + _GAP) + cell_w / 2 for j in range(last - first)]
+            strip = label_strip(labels[first:last], centres, width, size, bg=GRID_BG, what="filter label")
+            grid[y : y + label_h] = strip[:label_h]
+        for j, i in enumerate(range(first, last)):
+            x = _BORDER + j * (cell_w + _GAP) + (cell_w - bw) // 2
+            grid[y + label_h : y + label_h + bh, x : x + bw] = blocks[i]
+    bar = _scale_bar(width, size, s, "gray" if rgb else cmap, scale_label)
+    return header(np.concatenate([grid, bar], axis=0), title, subtitle, bg=HEADER_BG)
 
 
-def heatmap_filters(kernels: np.ndarray, *, cmap: str = "RdBu_r", target: int = 512) -> tuple[np.ndarray, float]:
-    """Each filter as a block of per-input-channel heatmaps on a diverging colormap.
+@functools.lru_cache(maxsize=64)
+def _filter_layout(n: int, bc_rows: int, bc_cols: int, h: int, w: int, chars: int, target: int):
+    """``(columns, upscaling factor, font px, width)`` of a filter grid: the most columns (up to a
+    near-square grid) that keep one kernel weight ``FILTER_CARD_MARK`` px across at card width."""
+    _, cols0 = grid_shape(n, aspect=1.0 + 0.35 * (chars > 0) * bc_cols * w / max(bc_rows * h, 1))
+    result = None
+    for cols in range(cols0, 0, -1):
+        f = max(1, min(32, int((target / cols - _GAP) // max(bc_cols * (w + 1), 1))))
+        size = legible_size(target)
+        for _ in range(6):  # the font follows the width, the width the labels
+            block_w = bc_cols * (w * f + 1) - 1
+            label_w = text_size("8" * chars, size)[0] + size // 2 if chars else 0
+            width = 2 * _BORDER + cols * max(block_w, label_w) + (cols - 1) * _GAP
+            new = legible_size(width)
+            if new == size:
+                break
+            size = new
+        result = (cols, f, size, width)
+        if f * CARD_WIDTH / width >= FILTER_CARD_MARK:
+            return result
+    return result
 
-    Shared symmetric scale for the layer (white/centre = 0). Blocks are laid
-    out in a near-square grid. Returns ``(image, scale)``.
-    """
-    k = kernels_2d(kernels)
-    out, cin, h, w = k.shape
-    colored = heatmap(k, cmap, symmetric=True)  # (out, in, h, w, 3)
-    _, block_cols = grid_shape(cin)
-    _, grid_cols = grid_shape(out)
-    per_tile = (target / max(grid_cols, 1) - 3) / max(block_cols, 1) - 1
-    f = max(1, min(16, int(per_tile // max(h, w))))
-    colored = upscale(colored, f)
-    blocks = np.stack([tile(colored[i], pad=1, pad_value=TILE_BG) for i in range(out)])
-    grid = tile(blocks, pad=3, pad_value=GRID_BG, border=True)
-    return grid, _absmax(k)
+
+def _scale_bar(width: int, size: int, scale: float, cmap: str, label: str) -> np.ndarray:
+    """The colour scale of a symmetric range: a ramp from -scale to +scale, its ends and 0 written under it."""
+    bar_h = max(6, -(-2 * MIN_MARK_PX * width // CARD_WIDTH))
+    note_mark("scale bar", bar_h)
+    lo, hi = (f"-{_num(scale)}", f"+{_num(scale)}") if scale > 0 and np.isfinite(scale) else ("0", "0")
+    mid = f"0 {label}".strip()
+    for text in (lo, mid, hi):
+        note_text("scale label", size, False, text)
+    return _scale_bar_pixels(width, size, bar_h, cmap, lo, mid, hi, _BORDER)
+
+
+def _num(v: float) -> str:
+    return f"{v:.2g}" if 1e-3 <= abs(v) < 1e4 else f"{v:.1e}"
+
+
+@functools.lru_cache(maxsize=64)
+def _scale_bar_pixels(width: int, size: int, bar_h: int, cmap: str, lo: str, mid: str, hi: str, m: int) -> np.ndarray:
+    ramp = np.take(lut(cmap), np.round(np.linspace(0, 255, width - 2 * m)).astype(np.intp), axis=0)
+    out = filled((bar_h + m, width, 3), GRID_BG)
+    out[m // 2 : m // 2 + bar_h, m : width - m] = ramp[None]
+    lo_w, hi_w = text_size(lo, size)[0], text_size(hi, size)[0]
+    centres = (m + lo_w / 2, width / 2, width - m - hi_w / 2)
+    labels = _label_strip((lo, mid, hi), centres, width, size, HEADER_FG, GRID_BG)
+    arr = np.concatenate([out, labels, filled((m // 2, width, 3), GRID_BG)], axis=0)
+    arr.flags.writeable = False
+    return arr
 
 
 def _absmax(k: np.ndarray) -> float:
@@ -96,19 +191,26 @@ def feature_map_grid(
     *,
     cmap: str = "viridis",
     tile_px: int = 32,
-    captions: list[str] | None = None,
+    captions: Sequence[str] | None = None,
+    channel_labels: Sequence[str] | None = None,
+    title: str | Sequence[str] = "",
+    subtitle: str | Sequence[str] = "",
+    cols: int = 8,
 ) -> np.ndarray:
-    """One block per sample: the input image, then that sample's channels as a grid.
+    """One row per sample: the input image, then that sample's channels, ``cols`` to a line.
 
-    ``maps`` is (N, h, w, C) (already restricted to the channels to show);
-    each channel tile is normalized on its own (a constant tile is mid-colour,
-    an all-zero tile, e.g. a dead ReLU channel, is the lowest colour; NaN/Inf magenta).
-    The blocks are laid out row-major in a near-square grid, so the composite
-    stays near TensorBoard's card shape however many samples there are.
+    ``maps`` is (N, h, w, C) (already restricted to the channels to show, in the order shown);
+    each channel tile is normalized on its own (a constant tile is mid-colour, an all-zero tile,
+    e.g. a dead ReLU channel, is the lowest colour; NaN/Inf magenta) and drawn at the integer
+    factor that brings it nearest ``tile_px``. The input thumbnail is as tall as the sample's
+    tiles (no empty area under it). Above the rows: the header (``title``, ``subtitle``) and, with
+    ``channel_labels``, a key that labels each tile position (the same for every sample); above
+    each row its caption. Text is sized to stay legible in TensorBoard's card.
     """
     m = maps_2d(maps)
-    n, h, w, _c = m.shape
+    n, h, w, c = m.shape
     f = max(1, round(tile_px / max(h, w, 1)))
+    cols = max(1, min(int(cols), c))
     channels = np.moveaxis(m, -1, 1)  # (N, C, h, w): every tile of every sample normalized in one pass
     # Tiled as colormap levels (one uint16 per pixel, 3x less to move than RGB), coloured once at the end.
     idx, invalid = levels(channels, per=2)
@@ -118,21 +220,57 @@ def feature_map_grid(
     if invalid is not None:
         idx[invalid] = _MARKER_LEVEL
     idx = upscale(idx[..., None], f)  # (N, C, h*f, w*f, 1)
-    blocks = tile(idx, pad=1, pad_value=_BG_LEVEL)[..., 0]  # (N, gh, gw): every sample's grid at once
+    blocks = tile(idx, cols=cols, pad=1, pad_value=_BG_LEVEL)[..., 0]  # (N, gh, gw): every sample's grid at once
     blocks = np.take(_palette(cmap), blocks, axis=0)  # ~4x faster than fancy indexing
+    note_mark("feature-map tile", min(h, w) * f)
+    gh, gw = blocks.shape[1:3]
+    x0, thumbs = 0, None  # where the tiles start in a row; the input thumbnails
     if inputs is not None:
         thumbs = to_rgb(np.asarray(inputs), per=1)
-        fi = max(1, min(4, blocks.shape[1] // (2 * thumbs.shape[1])))  # about half the grid's height
-        thumbs = upscale(thumbs, fi)
-        height = max(blocks.shape[1], thumbs.shape[1])
-        gap = filled((n, height, 4, 3), GRID_BG)
-        blocks = np.concatenate([_pad_height(thumbs, height), gap, _pad_height(blocks, height)], axis=2)
-    if captions is not None:
-        blocks = np.stack([caption(block, text) for block, text in zip(blocks, captions, strict=True)])
-    _, cols = grid_shape(n, aspect=blocks.shape[1] / blocks.shape[2])
-    return tile(blocks, cols=cols, pad=8, pad_value=GRID_BG)
+        th, tw = thumbs.shape[1:3]
+        thumb_w = max(1, round(gh * tw / max(th, 1)))
+        note_mark("input thumbnail", min(gh, thumb_w))
+        fy, fx = gh / th, thumb_w / tw
+        exact = fy == fx == int(fy)
+        thumbs = upscale(thumbs, int(fy)) if exact else resize_nearest(thumbs, gh, thumb_w)
+        x0 = thumb_w + _GAP
+    rw = x0 + gw
+    width = rw + 2 * _MARGIN
+    size = legible_size(width)
+    strips = []  # (row offset, pixels) of the text strips and the sample rows, written into one canvas
+    y = 0
+    if channel_labels is not None:
+        if len(channel_labels) != c:
+            raise ValueError(f"{len(channel_labels)} channel labels for {c} channels")
+        for r in range(0, c, cols):
+            names = list(channel_labels[r : r + cols])
+            centres = [_MARGIN + x0 + j * (w * f + 1) + w * f / 2 for j in range(len(names))]
+            if r == 0 and x0 and text_size("channel", size)[0] <= x0:
+                names.append("channel")
+                centres.append(_MARGIN + (x0 - _GAP) / 2)
+            strip = label_strip(names, centres, width, size, bg=GRID_BG, what="channel label")
+            strips.append((y, strip))
+            y += strip.shape[0]
+    rows_at = []
+    for i in range(n):
+        if captions is not None:
+            note_text("caption", size, False, captions[i])
+            strip = _caption_strip((str(captions[i]),), width, size, HEADER_FG, GRID_BG)
+            strips.append((y, strip))
+            y += strip.shape[0]
+        rows_at.append(y)
+        y += gh + _GAP
+    body = filled((y, width, 3), GRID_BG)
+    for at, strip in strips:
+        body[at : at + strip.shape[0]] = strip
+    for i, at in enumerate(rows_at):
+        if thumbs is not None:
+            body[at : at + gh, _MARGIN : _MARGIN + x0 - _GAP] = thumbs[i]
+        body[at : at + gh, _MARGIN + x0 : _MARGIN + rw] = blocks[i]
+    return header(body, title, subtitle) if (title or subtitle) else body
 
 
+_MARGIN = 4  # px left and right of the feature-map rows
 _MARKER_LEVEL, _BG_LEVEL = 256, 257  # palette entries after the colormap's 256 levels
 
 
@@ -142,12 +280,3 @@ def _palette(cmap: str) -> np.ndarray:
     table = np.concatenate([lut(cmap), MARKER[None], np.array([GRID_BG], dtype=np.uint8)])
     table.flags.writeable = False
     return table
-
-
-def _pad_height(images: np.ndarray, height: int) -> np.ndarray:
-    """(N, h, w, 3) -> (N, height, w, 3), filled below with the background."""
-    extra = height - images.shape[1]
-    if extra <= 0:
-        return images
-    fill = filled((images.shape[0], extra, images.shape[2], 3), GRID_BG)
-    return np.concatenate([images, fill], axis=1)

@@ -168,3 +168,11 @@ def test_views_under_mixed_precision_give_float32_maps_close_to_float32():
         err = np.abs(ours - ref).max() / np.abs(ref).max()
         assert err < tol, f"{policy} {what}: max error {err:.3g} of the largest value on {BACKEND}"
     assert all(m.dtype == np.float32 for m in maps.values())
+
+
+@pytest.mark.skipif(BACKEND == "tensorflow", reason="TensorFlow is the backend")
+def test_zz_tensorflow_never_loaded():
+    """Runs last (the last module, the last test): every view's explain functions left TensorFlow unloaded."""
+    import sys
+
+    assert "tensorflow" not in sys.modules

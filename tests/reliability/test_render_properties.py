@@ -80,20 +80,21 @@ def test_to_rgb(x, channels):
 
 
 @SETTINGS
-@given(k=float_arrays(4, 4, max_side=6))
-def test_heatmap_filters(k):
-    img, scale = quiet(views.heatmap_filters, k)
+@given(k=float_arrays(4, 4, max_side=6), labelled=st.booleans())
+def test_filter_grid_heatmaps(k, labelled):
+    labels = [str(i) for i in range(len(k))] if labelled else None
+    img = quiet(views.filter_grid, k, labels=labels, title="filters · x · epoch 0")
     check_uint8(img, ndim=3)
-    assert img.shape[-1] == 3 and np.isfinite(scale)
+    assert img.shape[-1] == 3
 
 
 @SETTINGS
 @given(k=float_arrays(4, 4, max_side=6))
-def test_rgb_filters(k):
+def test_filter_grid_rgb(k):
     k = np.repeat(k[:, :1], 3, axis=1)
-    img, scale = quiet(views.rgb_filters, k)
+    img = quiet(views.filter_grid, k, rgb=True)
     check_uint8(img, ndim=3)
-    assert img.shape[-1] == 3 and np.isfinite(scale)
+    assert img.shape[-1] == 3
 
 
 @SETTINGS
@@ -122,15 +123,15 @@ def test_constant_and_special_arrays(value):
         warnings.simplefilter("ignore", RuntimeWarning)
         x = np.full((2, 3, 5, 5), value, dtype=np.float64)
         check_uint8(render.heatmap(x, per=1), (*x.shape, 3))
-        check_uint8(views.heatmap_filters(x)[0], ndim=3)
-        check_uint8(views.rgb_filters(np.full((2, 3, 3, 3), value))[0], ndim=3)
+        check_uint8(views.filter_grid(x), ndim=3)
+        check_uint8(views.filter_grid(np.full((2, 3, 3, 3), value), rgb=True), ndim=3)
         check_uint8(views.feature_map_grid(np.full((2, 5, 5, 3), value)), ndim=3)
 
 
 def test_one_by_one():
     check_uint8(render.heatmap(np.ones((1, 1))), (1, 1, 3))
-    check_uint8(views.heatmap_filters(np.ones((1, 1, 1, 1)))[0], ndim=3)
-    check_uint8(views.rgb_filters(np.ones((1, 3, 1, 1)))[0], ndim=3)
+    check_uint8(views.filter_grid(np.ones((1, 1, 1, 1))), ndim=3)
+    check_uint8(views.filter_grid(np.ones((1, 3, 1, 1)), rgb=True), ndim=3)
     check_uint8(views.feature_map_grid(np.ones((1, 1, 1, 1))), ndim=3)
     check_uint8(render.tile(np.zeros((1, 1, 1, 3), np.uint8)), (1, 1, 3))
 
@@ -142,7 +143,7 @@ def test_thousand_channels():
     img = views.feature_map_grid(maps)
     check_uint8(img, ndim=3)
     k = rng.normal(size=(4, 1000, 3, 3)).astype(np.float32)
-    check_uint8(views.heatmap_filters(k)[0], ndim=3)
+    check_uint8(views.filter_grid(k), ndim=3)
     check_uint8(render.heatmap(np.moveaxis(maps[0], -1, 0), per=1), (1000, 4, 4, 3))
 
 
