@@ -591,9 +591,9 @@ def frame_changes(limits: list[tuple[tuple[float, float], tuple[float, float]]])
 
 def test_embedding_frame_holds_over_the_demos_epochs(log_dir):
     """The demo's model and data (smaller): over 8 epochs the embedding's axis limits change at most
-    twice, while the same points in unscaled PCA units under the earlier rule (widen whenever a point
-    leaves) move the frame at most epochs. (At the demo's size, 2000 images, measured 1 of 7 changes
-    against 6 of 7 before.)"""
+    3 times in 7 (measured: 2), fewer than the same points in unscaled PCA units under the earlier rule
+    (widen whenever a point leaves; measured: 7 of 7). At the demo's size (2000 images) 1 of 7 against
+    6 of 7 before."""
     from keras_vizcallbacks import demo
 
     keras.utils.set_random_seed(0)

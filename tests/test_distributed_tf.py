@@ -71,6 +71,27 @@ def test_mirrored_pictures_equal_a_single_device_run_for_the_same_weights(mirror
     assert any(image(r[0]).std() > 0 for r in plain_run.values())  # pictures, not blanks
 
 
+def test_the_mirrored_example_runs_every_view(tmp_path):
+    log_dir = str(tmp_path / "mirrored")
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT}
+    env.pop("TF_CONFIG", None)
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "examples", "distributed_mirrored.py"), "--small", "--logdir", log_dir],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    assert "MirroredStrategy over 2 devices" in proc.stdout
+    run = read_run(log_dir)
+    groups = {tag.split("/")[0] for tag in run}
+    assert groups == {"filters", "feature_maps", "grad_cam", "saliency", "decision_boundary", "confusion_matrix"}
+    for tag, records in run.items():
+        assert [r.step for r in records] == [0, 1], tag
+
+
 # --------------------------------------------------------------------------- the child process
 
 

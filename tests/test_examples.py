@@ -32,6 +32,8 @@ def test_every_example_is_tested():
     scripts = sorted(f for f in os.listdir(EXAMPLES) if f.endswith(".py"))
     assert scripts == [
         "custom_view.py",
+        "distributed_jax.py",  # run by tests/test_distributed_jax.py (it starts processes of its own)
+        "distributed_mirrored.py",  # run by tests/test_distributed_tf.py (logical devices: a fresh process)
         "finetune_nested_resnet.py",
         "seed_cifar10_airplane_car.py",
         "tfdata_pipeline.py",

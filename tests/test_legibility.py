@@ -128,3 +128,31 @@ def test_the_check_catches_small_text_and_marks():
     assert len(found) == 2 and "caption '#0  circle'" in found[0] and "marker" in found[1]
     assert problems([Drawn("text", "ok", kv.render.legible_size(640))], 640) == []
     assert not legibility.active()
+
+
+@pytest.mark.parametrize("n", [2, 6, 10, 20])
+def test_figures_stay_legible_with_many_classes(n):
+    """More classes, longer names: the figures' cell values, ticks and legend still read in the card
+    (cell values fall back to fewer characters, then to the colours alone)."""
+    from keras_vizcallbacks.render.boundary import decision_boundary_image
+    from keras_vizcallbacks.render.confusion import confusion_image
+
+    rng = np.random.default_rng(n)
+    names = [f"class number {k}" for k in range(n)]
+    counts = rng.integers(0, 50, (n, n)) + np.eye(n, dtype=int) * 400
+    rates = counts / counts.sum(1, keepdims=True)
+    with recording() as drawn:
+        img = confusion_image(counts, rates, class_names=names, title="confusion · epoch 3")
+    assert problems(drawn, img.shape[1]) == []
+    g = np.linspace(-1, 1, 40)
+    xx, _ = np.meshgrid(g, g)
+    classes = np.minimum(((xx + 1) / 2 * n).astype(int), n - 1)
+    labels = rng.integers(0, n, 500)
+    points = rng.normal(size=(500, 2)) / 2
+    with recording() as drawn:
+        img = decision_boundary_image(
+            classes, np.full(classes.shape, 0.8), g, g, points=points, labels=labels, predictions=labels,
+            class_names=names, title="t · epoch 3",
+        )  # fmt: skip
+    assert problems(drawn, img.shape[1]) == []
+    assert [d for d in drawn if d.what == "marker"] and [d for d in drawn if d.what == "legend marker"]

@@ -187,3 +187,11 @@ def test_descriptions_are_the_same_at_every_step_and_the_numbers_are_scalars(mod
     ig = kv.explain.SaliencyExplainer(model, "integrated_gradients", steps=8).explain(x[:2])
     assert [s.step for s in gap] == [0, 1, 2]
     assert gap[-1].value == pytest.approx(float(np.max(np.abs(ig.delta))), rel=1e-3, abs=1e-5)
+
+
+def test_filter_and_feature_map_descriptions_are_the_same_at_every_step(model, log_dir):
+    x, y = random_data(16)
+    views = [kv.FilterGrid(log_dir, layers=["c1", "c2"]), kv.FeatureMaps(log_dir, x[:2], layers=["c2"])]
+    fit(model, x, y, views, epochs=3)
+    assert all(v.failures == [] for v in views)
+    assert_fixed_descriptions(log_dir, ["filters/c1", "filters/c2", "feature_maps/c2"])

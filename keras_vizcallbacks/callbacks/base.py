@@ -246,7 +246,7 @@ class VizCallback(keras.callbacks.Callback):
         # another callback's on_train_begin raises, Keras skips on_train_end and an open writer would leak.
         writers.check(self.log_dir, self.run_name, self.png_dir)
         if self._prepared_for is not self.model:
-            with quiet_blas():
+            with quiet_blas(), _chief.alone(self.rendering, self.model):
                 self.prepare(self.model)
             self._prepared_for = self.model
         self._claim(self.tags() or [])  # two views on one tag in one run: ValueError naming both
@@ -286,7 +286,7 @@ class VizCallback(keras.callbacks.Callback):
         try:
             if self._writer is None:
                 self._writer = writers.acquire(self.log_dir, self.run_name, self.png_dir)
-            with quiet_blas():
+            with quiet_blas(), _chief.alone(self.rendering, self.model):
                 computed = self.compute(epoch)
                 if not self.async_write:
                     for item in self.draw(computed, epoch):

@@ -153,10 +153,12 @@ class BoundaryFigure(ReusedFigure):
         entries = [names[k] for k in shown] + (["misclassified"] if misclassified else [])
         legend_cols = _legend_columns([text_size(e, fp)[0] for e in entries], fp, width - fp)
         legend_rows = -(-len(entries) // legend_cols)
-        fig = new_figure(width, height, dpi=DPI)
         bottom_px = round(2.9 * fp) + 10 + round(1.55 * fp) * legend_rows
         top_px = self.title_height(sub_lines)
         left_px, right_px = round(4.3 * fp) + 12, round(1.3 * fp)
+        # a long legend makes the figure taller rather than the plot flat: at least 0.6 as tall as wide
+        height = max(self.height, top_px + bottom_px + round(0.6 * (width - left_px - right_px)))
+        fig = new_figure(width, height, dpi=DPI)
         box = (left_px / width, bottom_px / height, 1 - (left_px + right_px) / width, 1 - (bottom_px + top_px) / height)
         ax = fig.add_axes(box)
         ax.set_aspect("equal" if equal_aspect else "auto", adjustable="box")
@@ -294,7 +296,7 @@ def decision_boundary_image(
     height: int = SIZE[1],
     **kwargs: Any,
 ) -> np.ndarray:
-    """Draw decision regions; return uint8 (height, width, 3).
+    """Draw decision regions; return uint8 (height, width, 3) (taller when a long legend needs it).
 
     ``classes[r, c]`` / ``confidence[r, c]`` belong to the point ``(xx[c], yy[r])``.
     Regions take their class's tab10 hue with alpha = confidence, and thin dark

@@ -34,7 +34,7 @@ class ConfusionFigure(ReusedFigure):
         super().__init__(width, height)
         self.annotate_up_to = int(annotate_up_to)
 
-    def _build(self, key: Any, n: int, names: list[str], sub_lines: tuple[int, int]) -> None:
+    def _build(self, key: Any, n: int, names: list[str], sub_lines: tuple[int, int], rates: bool) -> None:
         self.close()
         width, height = self.width, self.height
         fp, pt = self.font_px, self.font_pt
@@ -54,12 +54,16 @@ class ConfusionFigure(ReusedFigure):
         ax.set_yticks(range(n))
         ax.set_xticklabels(names, fontsize=pt, rotation=40 if rotate else 0, ha="right" if rotate else "center")
         ax.set_yticklabels(names, fontsize=pt)
-        ax.set_xlabel("predicted class", fontsize=pt, labelpad=2)
+        # the cell values: legible, larger if there is room; rates as "97%" (over the count when it fits),
+        # as "97" (the unit in the axis label) where "100%" does not fit a cell, else the colours alone
+        cell_px = max(fp, min(round(1.25 * fp), round(side / n * 0.3)))
+        room = (0.92 * side / n, 0.92 * side / n)
+        percent = rates and not _fits("100%", cell_px, True, room) and _fits("100", cell_px, True, room)
+        ax.set_xlabel("predicted class" + (" (cells: %)" if percent else ""), fontsize=pt, labelpad=2)
         ax.set_ylabel("true class", fontsize=pt, labelpad=2)
         self._fig, self._key = fig, key
         # Axes, ticks and labels are drawn once (the blitted background); the cells are painted and the
         # texts that change (cell values, titles) stamped with Pillow in matplotlib's font every call.
-        cell_px = max(fp, min(round(1.25 * fp), round(side / n * 0.3)))  # cell values: legible, larger if room
         self._a = {"ax": ax, "font_px": cell_px, "blit": Blitter(fig, [*ax.spines.values()])}
 
     def image(
@@ -85,9 +89,9 @@ class ConfusionFigure(ReusedFigure):
             value = c.astype(np.float64)
             vmax = max(float(value.max()) if value.size else 0.0, 1.0)
         sub_lines = tuple(len(x) for x in self.title_lines(title, subtitle))
-        key = (n, tuple(names), sub_lines)
+        key = (n, tuple(names), sub_lines, rates is not None)
         if key != self._key:
-            self._build(key, n, names, sub_lines)
+            self._build(key, n, names, sub_lines, rates is not None)
         a = self._a
         canvas = a["blit"].begin(None)
         left, top, w, h = axes_pixels(a["ax"])
@@ -96,17 +100,23 @@ class ConfusionFigure(ReusedFigure):
         out = a["blit"].finish()
         self.stamp_titles(out, title, subtitle)
         note_mark("confusion cell", min(w, h) / n)
-        if n <= self.annotate_up_to:
-            room = (0.92 * w / n, 0.92 * h / n)
+        fs, room = a["font_px"], (0.92 * w / n, 0.92 * h / n)
+        widest = str(int(c.max())) if c.size else "0"
+        if rates is None:  # one format for every cell: the one that fits the widest value (else colours alone)
+            form = "count" if _fits(widest, fs, True, room) else None
+        elif _fits(f"100%\n{widest}", fs, True, room):
+            form = "both"
+        else:
+            form = "rate" if _fits("100%", fs, True, room) else ("percent" if _fits("100", fs, True, room) else None)
+        if n <= self.annotate_up_to and form is not None:
             for i in range(n):
                 for j in range(n):
-                    both = rates is not None and c[i, j] != 0
                     rate, count = f"{value[i, j]:.0%}", f"{int(c[i, j])}"
-                    texts = [f"{rate}\n{count}", rate] if both else [count]
-                    text = next((t for t in texts if _fits(t, a["font_px"], i == j, room)), "")
+                    text = {"count": count, "both": f"{rate}\n{count}" if c[i, j] else count, "rate": rate,
+                            "percent": f"{100 * value[i, j]:.0f}"}[form]  # fmt: skip
                     ink = (255, 255, 255) if level[i, j] > 0.55 else (0x11, 0x11, 0x11)
                     centre = (left + (j + 0.5) * w / n, top + (i + 0.5) * h / n)
-                    stamp_text(out, text, centre, ink, a["font_px"], bold=i == j)
+                    stamp_text(out, text, centre, ink, fs, bold=i == j)
         self.note_drawn()
         return out
 
@@ -154,8 +164,8 @@ def confusion_image(
     (in [0, 1]; e.g. row-normalized) or, without rates, by the counts scaled to
     the largest one. Each cell is annotated with its rate (as a percentage) over
     its count, or the count alone, up to ``annotate_up_to`` classes, at a size that reads in
-    TensorBoard's card: where the two lines do not fit a cell, the rate alone; where that does not
-    fit either, the cell's colour alone. A callback
+    TensorBoard's card: where the two lines do not fit a cell, the rate alone; then the rate without
+    its % sign (the axis label says "cells: %"); where that does not fit either, the colours alone. A callback
     keeps a :class:`ConfusionFigure` instead.
     """
     fig = ConfusionFigure(width, height, annotate_up_to)

@@ -322,3 +322,22 @@ def test_jax_limit_threads_after_start_is_refused():
 def test_zz_tensorflow_never_loaded():
     """Runs last in this module: everything above (splits, gradients, a fit) left TensorFlow unloaded."""
     assert "tensorflow" not in sys.modules
+
+
+def test_every_compiled_function_of_the_package_names_its_state():
+    """On JAX a compiled function without ``state=`` keeps the weights it was traced with: every
+    call of compile_function outside _backend/ passes it (checked in the source)."""
+    import ast
+    import pathlib
+
+    package = pathlib.Path(ROOT) / "keras_vizcallbacks"
+    calls = []
+    for path in package.rglob("*.py"):
+        if "_backend" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            func = getattr(node, "func", None)
+            if isinstance(node, ast.Call) and getattr(func, "attr", getattr(func, "id", None)) == "compile_function":
+                calls.append((f"{path.relative_to(package)}:{node.lineno}", {k.arg for k in node.keywords}))
+    assert len(calls) >= 9, calls  # the explainers' functions are found
+    assert [where for where, keywords in calls if "state" not in keywords] == []
