@@ -133,7 +133,9 @@ def test_one_trace_per_compiled_function_over_epochs(log_dir):
     model = small_cnn()
     am = kv.ActivationMaximization(log_dir, "c2", filters=4, data=data.images, steps=5, every_n_epochs=1)
     ta = kv.TopActivations(log_dir, data.images, "c2", filters=4, top_k=3)
-    model.fit(data.images, data.labels, epochs=3, batch_size=32, verbose=0, callbacks=[am, ta])
+    values = []  # the top activations each epoch (read after the views, from the same weights)
+    watch = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: values.append(ta.compute(epoch)[0].values))
+    model.fit(data.images, data.labels, epochs=3, batch_size=32, verbose=0, callbacks=[am, ta, watch])
     assert not am.failures and not ta.failures, (am.failures, ta.failures)
     assert am.maximizer.fn.traces == 1
     assert am._stats.fn.traces == 1
@@ -142,6 +144,7 @@ def test_one_trace_per_compiled_function_over_epochs(log_dir):
     assert_steps(run, ["activation_maximization/c2", "top_activations/c2"], [0, 1, 2])
     frames = [image(r) for r in run["activation_maximization/c2"]]
     assert not np.array_equal(frames[0], frames[2])
+    assert not np.allclose(values[0], values[2])
 
 
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="started from the TensorFlow run")

@@ -158,7 +158,7 @@ class ActivationMaximization(VizCallback):
         m = self.maximizer
         assert m is not None
         chosen, images, scores = computed
-        labels = [(f"#{int(f)}", f"{s:.2f}") for f, s in zip(chosen, scores, strict=True)]
+        labels = [(f"#{int(f)}", f"{0.0 if abs(s) < 0.005 else s:.2f}") for f, s in zip(chosen, scores, strict=True)]
         tile_px = 128 if max(images.shape[1:3]) <= 64 else 160
         image = activation_grid(
             to_display(images, m.input_range),
