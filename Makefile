@@ -34,7 +34,8 @@ test: $(STAMP) $(BACKENDS_STAMP)
 	$(PY) -m ruff format --check keras_vizcallbacks tests examples benchmarks scripts
 	$(PY) -m mkdocs build --strict --quiet
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q --ignore=tests/backends $(PYTEST_ARGS)
+	KERAS_BACKEND=tensorflow $(PY) -m pytest -q --confcutdir=tests/backends tests/backends $(PYTEST_ARGS)
 
 # tests/backends on JAX and PyTorch, one process each; --confcutdir keeps tests/conftest.py
 # (which imports the package for the TensorFlow suite) out of them.

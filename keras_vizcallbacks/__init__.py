@@ -25,6 +25,7 @@ __version__ = "0.1.0"
 
 # name -> the module that defines it (views, the base class) or the subpackage itself
 _NAMES = {
+    "ActivationMaximization": "keras_vizcallbacks.callbacks.activation_max",
     "ConfusionMatrix": "keras_vizcallbacks.callbacks.confusion",
     "DecisionBoundary": "keras_vizcallbacks.callbacks.boundary",
     "FeatureMaps": "keras_vizcallbacks.callbacks.feature_maps",
@@ -33,6 +34,7 @@ _NAMES = {
     "GradCAM": "keras_vizcallbacks.callbacks.gradcam",
     "Saliency": "keras_vizcallbacks.callbacks.saliency",
     "Scalar": "keras_vizcallbacks.callbacks.base",
+    "TopActivations": "keras_vizcallbacks.callbacks.top_activations",
     "VizCallback": "keras_vizcallbacks.callbacks.base",
     "VizWarning": "keras_vizcallbacks.callbacks.base",
 }
@@ -43,6 +45,7 @@ __all__ = sorted([*_NAMES, "__version__", *_SUBPACKAGES])
 if TYPE_CHECKING:  # for type checkers and editors; at run time the names load on first use
     from keras_vizcallbacks import datasets, explain, layers, models, render, writers  # noqa: F401
     from keras_vizcallbacks.callbacks import (  # noqa: F401
+        ActivationMaximization,
         ConfusionMatrix,
         DecisionBoundary,
         FeatureMaps,
@@ -51,6 +54,7 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time the names load o
         GradCAM,
         Saliency,
         Scalar,
+        TopActivations,
         VizCallback,
         VizWarning,
     )

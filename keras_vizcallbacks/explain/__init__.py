@@ -12,7 +12,7 @@ explainers (built once, called every epoch), the method tables, the
 probability helpers and the data pass shared by views on the same data.
 """
 
-from keras_vizcallbacks.explain._batches import Predictor, take_index
+from keras_vizcallbacks.explain._batches import Predictor, batch_size_for, take_index
 from keras_vizcallbacks.explain._outputs import (
     classes_and_confidence,
     logits_to_probabilities,
@@ -24,6 +24,13 @@ from keras_vizcallbacks.explain._placement import normalize_maps, place_on_input
 from keras_vizcallbacks.explain._shared import SharedView, shared_passes
 from keras_vizcallbacks.explain._shared import register as shared_pass
 from keras_vizcallbacks.explain._targets import split_inputs
+from keras_vizcallbacks.explain.activation_max import (
+    REGULARIZATIONS,
+    ActivationMaximizer,
+    Regularization,
+    activation_maximization,
+    check_input_range,
+)
 from keras_vizcallbacks.explain.activations import ActivationProbe, feature_maps
 from keras_vizcallbacks.explain.boundary import MODES as BOUNDARY_MODES
 from keras_vizcallbacks.explain.boundary import DecisionRegionExplainer, DecisionRegions, decision_regions
@@ -42,7 +49,24 @@ from keras_vizcallbacks.explain.saliency_methods import (
     saliency_method,
     saliency_options,
 )
-from keras_vizcallbacks.explain.selection import largest_norm, most_active
+from keras_vizcallbacks.explain.selection import (
+    channel_means,
+    check_filters,
+    choose_filters,
+    filter_layer,
+    kernel_norms,
+    largest_norm,
+    most_active,
+)
+from keras_vizcallbacks.explain.top_activations import (
+    ChannelStats,
+    LayerStats,
+    TopActivationResult,
+    channel_stats,
+    cut_patches,
+    rank_activations,
+    top_activations,
+)
 from keras_vizcallbacks.layers import OUTPUT
 
 __all__ = [
@@ -50,33 +74,49 @@ __all__ = [
     "CAM_METHODS",
     "CONFUSION_NORMALIZE",
     "OUTPUT",
+    "REGULARIZATIONS",
     "SALIENCY_METHODS",
     "SALIENCY_REDUCTIONS",
+    "ActivationMaximizer",
     "ActivationProbe",
     "CAMMethod",
     "CAMResult",
+    "ChannelStats",
     "DecisionRegionExplainer",
     "DecisionRegions",
     "GradCAMExplainer",
     "Gradients",
+    "LayerStats",
     "MaskedScorer",
     "Predictor",
+    "Regularization",
     "SaliencyExplainer",
     "SaliencyMethod",
     "SaliencyResult",
     "SharedView",
+    "TopActivationResult",
+    "activation_maximization",
+    "batch_size_for",
     "cam_layer",
     "cam_method",
+    "channel_means",
+    "channel_stats",
     "channel_summary",
+    "check_filters",
+    "check_input_range",
+    "choose_filters",
     "classes_and_confidence",
     "confusion_matrix",
     "conv_kernels",
+    "cut_patches",
     "decision_regions",
     "feature_maps",
+    "filter_layer",
     "filters",
     "flip_signs",
     "grad_cam",
     "gram_schmidt_plane",
+    "kernel_norms",
     "largest_norm",
     "logits_to_probabilities",
     "most_active",
@@ -86,6 +126,7 @@ __all__ = [
     "normalize_maps",
     "pca2",
     "place_on_input",
+    "rank_activations",
     "reduce_channels",
     "saliency",
     "saliency_method",
@@ -95,4 +136,5 @@ __all__ = [
     "split_inputs",
     "take_index",
     "to_probabilities",
+    "top_activations",
 ]

@@ -3,7 +3,7 @@ model at a layer (body and head). Uses Keras only: no model framework, nothing e
 
 * `discovery`: layers by type, name or nested path; the output layer and its squashing.
 * `probes`: the graph re-run symbolically (`replay`), probe models tapping several tensors (`build_probe`).
-* `receptive_field`: where a layer's cells sit on the input (`geometry`).
+* `receptive_field`: where a layer's cells sit on the input and the window each sees (`geometry`).
 * `surgery`: the head of a model after a layer (`build_head`), the last Dense layer.
 * `split`: a model split at a layer (`split_at`): ``(A, logits)`` with a ``delta`` added to ``A``,
   so every backend's autodiff gets ``d score / d A`` as the gradient with respect to an argument.
@@ -26,8 +26,8 @@ from keras_vizcallbacks.layers.discovery import (
     require_graph,
     spatial_output_layers,
 )
-from keras_vizcallbacks.layers.probes import LOGITS, OUTPUT, Probe, Visitor, build_probe, replay
-from keras_vizcallbacks.layers.receptive_field import Geometry, geometry
+from keras_vizcallbacks.layers.probes import LOGITS, OUTPUT, Probe, Visitor, build_probe, pre_activation, replay
+from keras_vizcallbacks.layers.receptive_field import Geometry, clip_windows, geometry
 from keras_vizcallbacks.layers.split import Split, split_at
 from keras_vizcallbacks.layers.surgery import build_head, last_dense
 
@@ -45,6 +45,7 @@ __all__ = [
     "all_layer_paths",
     "build_head",
     "build_probe",
+    "clip_windows",
     "conv_layers",
     "final_squashing",
     "find_layer",
@@ -55,6 +56,7 @@ __all__ = [
     "iter_layers",
     "last_dense",
     "output_layer",
+    "pre_activation",
     "replay",
     "require_graph",
     "spatial_output_layers",

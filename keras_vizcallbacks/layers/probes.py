@@ -140,6 +140,32 @@ class _PreActivation(keras.layers.Layer):
         return self.wrapped.compute_output_shape(input_shape)
 
 
+_ACTIVATION_LAYERS = (
+    keras.layers.Activation,
+    keras.layers.ReLU,
+    keras.layers.LeakyReLU,
+    keras.layers.ELU,
+    keras.layers.PReLU,
+    keras.layers.Softmax,
+)
+
+
+def pre_activation(layer: keras.layers.Layer, x: Any) -> Any:
+    """``layer``'s output on the symbolic tensor ``x`` before its activation.
+
+    A layer with a non-linear ``activation`` (``Conv2D(..., activation="relu")``)
+    is called with the identity in its place (weights shared); an activation
+    layer (``ReLU``, ``Activation``, ...) gives its input; any other layer
+    (linear conv, batch norm, pooling) its own output.
+    """
+    if isinstance(layer, _ACTIVATION_LAYERS):
+        return x
+    activation = getattr(layer, "activation", None)
+    if activation is None or activation is keras.activations.linear or not hasattr(layer, "call"):
+        return layer(x)
+    return _PreActivation(layer)(x)
+
+
 def build_probe(
     model: keras.Model,
     paths: Sequence[str] = (),
@@ -147,15 +173,19 @@ def build_probe(
     logits: bool = False,
     output: bool = False,
     inputs_of: Sequence[str] = (),
+    pre_activation_of: Sequence[str] = (),
     around: Mapping[str, Callable[[Any], Any]] | None = None,
 ) -> Probe:
     """One model that returns several layers' outputs from a single forward pass.
 
     ``paths`` are layer paths as given by `iter_layers` (nested models
     allowed). ``inputs_of`` taps the *input* of those layers instead of their
-    output (key ``"<path>:input"``). ``logits=True`` adds the pre-softmax /
-    pre-sigmoid value of the model's output under ``LOGITS``; ``output=True``
-    adds the model's output under ``OUTPUT``.
+    output (key ``"<path>:input"``). ``pre_activation_of`` taps those layers'
+    output before their activation (key ``"<path>:pre"``, see
+    `pre_activation`). ``logits=True`` adds the pre-softmax / pre-sigmoid
+    value of the model's output under ``LOGITS``; ``output=True`` adds the
+    model's output under ``OUTPUT``. Outputs come in that order: ``paths``,
+    ``inputs_of``, ``pre_activation_of``, logits, output.
 
     ``around`` maps layer paths to functions of a tensor: the output of layer
     ``path`` goes through ``around[path]`` before the rest of the graph uses it
@@ -164,7 +194,7 @@ def build_probe(
     of the layer in the graph.
     """
     require_graph(model)
-    wanted = set(paths) | set(inputs_of)
+    wanted = set(paths) | set(inputs_of) | set(pre_activation_of)
     table = dict(iter_layers(model))
     for p in wanted:
         if p not in table:
@@ -174,7 +204,7 @@ def build_probe(
 
     # Fast path: every tapped layer is top level and no logits surgery is needed.
     around = dict(around or {})
-    need_replay = bool(squash) or bool(around) or any("/" in p for p in wanted)
+    need_replay = bool(squash) or bool(around) or bool(pre_activation_of) or any("/" in p for p in wanted)
     taps: dict[str, Any] = {}
     if not need_replay:
         try:
@@ -191,6 +221,8 @@ def build_probe(
         def visit(layer, path, args, kwargs):
             if path in inputs_of:
                 taps[f"{path}:input"] = args[0]
+            if path in pre_activation_of:
+                taps[f"{path}:pre"] = pre_activation(layer, args[0])
             if is_model(layer) and (_any_under(wanted, path + "/") or (squash and out_path.startswith(path + "/"))):
                 _, result = replay(layer, list(args), visit, prefix=path + "/")
                 result = result[0] if len(result) == 1 else result
@@ -217,6 +249,9 @@ def build_probe(
     for p in inputs_of:
         names.append(f"{p}:input")
         values.append(taps[f"{p}:input"])
+    for p in pre_activation_of:
+        names.append(f"{p}:pre")
+        values.append(taps[f"{p}:pre"])
     if logits:
         names.append(LOGITS)
         values.append(taps.get(LOGITS, outs[0]))
