@@ -52,7 +52,9 @@ def native_grad(f, w) -> np.ndarray:
 
 
 def numpy_of(x) -> np.ndarray:
-    """numpy from a backend tensor, written here (not through ``_backend.to_numpy``)."""
+    """numpy from a backend tensor (or a Keras variable's value), written here (not through ``_backend.to_numpy``)."""
+    if isinstance(x, keras.Variable):
+        x = x.value
     if BACKEND == "torch":
         return x.detach().to("cpu").float().numpy()
     return np.asarray(x)
