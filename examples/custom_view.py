@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from typing import Any, NamedTuple
 
 import keras
 import numpy as np
 
 import keras_vizcallbacks as kv
-from keras_vizcallbacks import _backend  # set_random_seed without importing TensorFlow under JAX/PyTorch
-from keras_vizcallbacks.demo import new_log_dir
 
 
 class Histogram(NamedTuple):
@@ -111,10 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=None, help="default 8, 2 with --small")
     parser.add_argument("--logdir", default=None, help="log directory (default: a new logs/custom_view-<timestamp>)")
     args = parser.parse_args(argv)
-    args.logdir = args.logdir or new_log_dir("custom_view")
+    args.logdir = args.logdir or time.strftime("logs/custom_view-%Y%m%d-%H%M%S")  # a new directory per run
     epochs = args.epochs or (2 if args.small else 8)
 
-    _backend.set_random_seed(0)
+    keras.utils.set_random_seed(0)
     train = kv.datasets.shapes(256 if args.small else 3000, seed=0)
     val = kv.datasets.shapes(64 if args.small else 400, seed=1)
     model = kv.models.reference_cnn(n_classes=len(train.class_names))
