@@ -242,7 +242,7 @@ def steady_costs(state: dict, samples, n_reps: int = 15) -> dict[str, Any]:
                 computed = cb.compute(0)
                 comp.append(time.perf_counter() - t)
                 t = time.perf_counter()
-                frames = cb.draw(computed, 0)
+                frames = [f for f in cb.draw(computed, 0) if hasattr(f, "image")]  # not the Scalar items
                 draw.append(time.perf_counter() - t)
                 t = time.perf_counter()
                 for f in frames:
