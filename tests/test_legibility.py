@@ -68,6 +68,11 @@ CASES = [
          "decision_boundary/embedding", ("decision boundary", "PCA")),
     Case("confusion_matrix", lambda log, d: kv.ConfusionMatrix(log, (d.images, d.labels), class_names=d.class_names),
          "confusion_matrix", ("confusion matrix",)),
+    Case("activation_maximization",
+         lambda log, d: kv.ActivationMaximization(log, layer="conv2d_1", filters=8, steps=5, every_n_epochs=1),
+         "activation_maximization/conv2d_1", ("activation maximization", "conv2d_1")),
+    Case("top_activations", lambda log, d: kv.TopActivations(log, d.images, layer="conv2d_1", filters=6, top_k=6),
+         "top_activations/conv2d_1", ("top activations", "conv2d_1")),
 ]  # fmt: skip
 
 

@@ -94,6 +94,9 @@ def test_same_tag_in_other_runs_or_other_fits_is_fine(model, log_dir):
     other = kv.ConfusionMatrix(log_dir, (x, y))
     fit(model, x, y, [other], epochs=1, initial_epoch=0)
     assert other.failures == []
+    assert writers.open_writers() != []  # the interrupted fit's callback still holds its writer
+    cm.close()  # what a user calls after an interrupted fit (documented on VizCallback.close)
+    assert writers.open_writers() == []
 
 
 def test_views_without_tags_claim_on_first_write(model, log_dir):

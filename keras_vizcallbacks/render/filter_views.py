@@ -8,7 +8,6 @@ the image is scaled to ``CARD_WIDTH`` (`legible_size`).
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 
@@ -16,33 +15,13 @@ import numpy as np
 
 from keras_vizcallbacks.render.color import MARKER
 from keras_vizcallbacks.render.grid import filled, grid_shape, tile, upscale
-from keras_vizcallbacks.render.text import stamp_text, text_coverage
+from keras_vizcallbacks.render.legibility import CARD_WIDTH, MIN_TEXT_PX, note_mark
+from keras_vizcallbacks.render.text import ink_height, legible_size, stamp_text, text_coverage
 
-CARD_WIDTH = 330  # TensorBoard draws an image card about this wide
-MIN_TEXT_PX = 9  # the smallest legible ink height on the card
 BG = (32, 32, 32)
 FG = (235, 235, 235)
 HATCH = ((70, 70, 70), (150, 150, 150))  # outside the image: diagonal stripes
 BOX = (255, 210, 0)
-
-
-@functools.lru_cache(maxsize=64)
-def ink_height(text: str, size_px: int) -> int:
-    """Height in pixels of the inked rows of ``text`` drawn at ``size_px`` (anti-aliasing above half)."""
-    cov = text_coverage(text, int(size_px))
-    rows = np.flatnonzero((cov > 127).any(axis=1))
-    return int(rows[-1] - rows[0] + 1) if rows.size else 0
-
-
-@functools.lru_cache(maxsize=256)
-def legible_size(width: int, min_px: int = MIN_TEXT_PX, card: int = CARD_WIDTH) -> int:
-    """The font size (px per em) whose digits stay ``min_px`` tall when an image ``width`` px wide
-    is shown ``card`` px wide (never scaled up: a narrower image is drawn at its own size)."""
-    need = min_px * max(width, card) / card
-    size = max(8, int(need))
-    while ink_height("0123456789", size) < need:
-        size += 1
-    return size
 
 
 def text_width(text: str, size_px: int) -> int:
@@ -170,7 +149,8 @@ def activation_grid(
     index, a value) keeps as many leading parts as fit the tile; the first is always drawn.
     """
     tiles = fit(np.asarray(images), tile_px)
-    n, _, tw = tiles.shape[:3]
+    n, th, tw = tiles.shape[:3]
+    note_mark("tile", min(th, tw))
     _, cols = grid_shape(n, cols)
     pad = max(2, tw // 24)
     width = cols * (tw + pad) + pad
@@ -190,6 +170,7 @@ def rows_grid(tiles: np.ndarray, row_labels: Sequence[Sequence[str]], title: str
     """Rows of tiles (F, k, h, w, 3 uint8), each row led by its label lines, under a ``title``."""
     tiles = np.asarray(tiles)
     _, k, h, w = tiles.shape[:4]
+    note_mark("tile", min(h, w))
     gap = max(2, w // 16)
     label_w = max(int(2.2 * w), 1)
     width = label_w + k * (w + gap) + gap
