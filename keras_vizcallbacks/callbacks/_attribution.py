@@ -9,7 +9,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_vizcallbacks import render
+from keras_vizcallbacks import _checks, render
 from keras_vizcallbacks.callbacks._samples import check_classes, materialize
 from keras_vizcallbacks.callbacks.base import VizCallback
 from keras_vizcallbacks.explain import split_inputs
@@ -40,8 +40,7 @@ class AttributionView(VizCallback):
                 raise ValueError(f"target must be 'predicted', 'true' or a class index, got {target!r}.")
         elif isinstance(target, bool) or not isinstance(target, (int, np.integer)):
             raise ValueError(f"target must be 'predicted', 'true' or a class index, got {target!r}.")
-        if not isinstance(max_samples, int) or max_samples < 1:
-            raise ValueError(f"max_samples must be an integer >= 1, got {max_samples!r}.")
+        max_samples = _checks.integer(max_samples, "max_samples")
         if not 0.0 <= float(alpha) <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {alpha!r}.")
         render.lut(cmap)  # unknown colormap: ValueError now

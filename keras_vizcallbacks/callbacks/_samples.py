@@ -141,6 +141,8 @@ def materialize(
         y = None if y is None else _to_numpy(y)
     if labels is not None:
         y = _to_numpy(labels)
+    _check_not_a_list_of_examples(x, shapes, name)
+    check_inputs(x, model, name=name)  # before the slicing below: the error names the shape the caller passed
     n = len(_first(x))
     if limit is not None:
         x = _slice(x, limit)
@@ -157,6 +159,19 @@ def materialize(
             y = np.argmax(y, axis=1)
         y = y.reshape(n, -1)[:, 0] if y.ndim > 1 else y
     return x, y
+
+
+def _check_not_a_list_of_examples(x: Any, shapes: list[tuple], name: str) -> None:
+    """A Python list of single examples for a one-input model: ValueError suggesting ``np.stack``
+    (a list means one array per input, as in ``model.fit``)."""
+    if not isinstance(x, list) or len(shapes) != 1 or not x:
+        return
+    want = len(shapes[0])
+    if all(np.ndim(v) == want - 1 for v in x):
+        raise ValueError(
+            f"{name}: got a Python list of {len(x)} arrays of shape {np.shape(x[0])}, but the model has one input "
+            f"{shapes[0]}; a list means one array per input. Stack the examples into one array with np.stack."
+        )
 
 
 def check_inputs(x: Any, model: keras.Model, name: str = "samples") -> None:

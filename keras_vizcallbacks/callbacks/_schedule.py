@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import statistics
 
+from keras_vizcallbacks import _checks
+
 
 class Schedule:
     """Render at epochs 0, n, 2n, ... and at the last epoch of the fit.
@@ -16,8 +18,7 @@ class Schedule:
     """
 
     def __init__(self, every_n_epochs: int = 1, max_overhead: float | None = None) -> None:
-        if not isinstance(every_n_epochs, int) or isinstance(every_n_epochs, bool) or every_n_epochs < 1:
-            raise ValueError(f"every_n_epochs must be an integer >= 1, got {every_n_epochs!r}.")
+        every_n_epochs = _checks.integer(every_n_epochs, "every_n_epochs")
         if max_overhead is not None and not (isinstance(max_overhead, (int, float)) and 0 < max_overhead < 1):
             raise ValueError(f"max_overhead must be a fraction in (0, 1) such as 0.02, got {max_overhead!r}.")
         self.every_n_epochs = every_n_epochs

@@ -8,6 +8,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_vizcallbacks import _checks
 from keras_vizcallbacks import layers as L
 from keras_vizcallbacks.callbacks import _samples
 from keras_vizcallbacks.callbacks._format import fmt_list
@@ -80,12 +81,10 @@ class ActivationMaximization(VizCallback):
         if layer is not None and not isinstance(layer, str):
             raise ValueError(f"layer must be a layer name or path (a string) or None, got {layer!r}.")
         check_filters(filters)
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"steps must be an integer >= 1, got {steps!r}.")
+        steps = _checks.integer(steps, "steps")
         if input_range is not None:
             input_range = check_input_range(input_range)
-        if not isinstance(max_points, int) or max_points < 1:
-            raise ValueError(f"max_points must be an integer >= 1, got {max_points!r}.")
+        max_points = _checks.integer(max_points, "max_points")
         self.layer = layer
         self.filters = filters
         self.data = data

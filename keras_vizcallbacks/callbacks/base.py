@@ -37,7 +37,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_vizcallbacks import writers
+from keras_vizcallbacks import _checks, writers
 from keras_vizcallbacks._threads import quiet_blas
 from keras_vizcallbacks.callbacks import _chief
 from keras_vizcallbacks.callbacks._delivery import Delivery
@@ -148,12 +148,11 @@ class VizCallback(keras.callbacks.Callback):
         if tag is not None:
             self.view = check_tag(tag)  # the instance's prefix: every f"{self.view}/..." tag follows it
         self.schedule = Schedule(every_n_epochs, max_overhead)
-        if not isinstance(queue_size, int) or queue_size < 1:
-            raise ValueError(f"queue_size must be an integer >= 1, got {queue_size!r}.")
+        queue_size = _checks.integer(queue_size, "queue_size")
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}.")
         writers.validate_run_name(run_name)
-        self.log_dir = str(log_dir)
+        self.log_dir = _checks.log_dir(log_dir)
         self.run_name = run_name
         self.on_error = on_error
         self.png_dir = png_dir

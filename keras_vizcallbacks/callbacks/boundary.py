@@ -7,6 +7,7 @@ from typing import Any
 
 import keras
 
+from keras_vizcallbacks import _checks
 from keras_vizcallbacks.callbacks._samples import check_classes, fixed_labelled_data
 from keras_vizcallbacks.callbacks.base import Frame, Scalar, VizCallback
 from keras_vizcallbacks.explain import BOUNDARY_MODES, DecisionRegionExplainer, DecisionRegions
@@ -70,10 +71,8 @@ class DecisionBoundary(VizCallback):
         super().__init__(log_dir, **options)
         if mode not in BOUNDARY_MODES:
             raise ValueError(f"mode must be one of {BOUNDARY_MODES}, got {mode!r}.")
-        if not isinstance(max_points, int) or max_points < 1:
-            raise ValueError(f"max_points must be an integer >= 1, got {max_points!r}.")
-        if grid_resolution is not None and (not isinstance(grid_resolution, int) or grid_resolution < 2):
-            raise ValueError(f"grid_resolution must be an integer >= 2, got {grid_resolution!r}.")
+        max_points = _checks.integer(max_points, "max_points")
+        grid_resolution = _checks.optional_integer(grid_resolution, "grid_resolution", 2)
         self.data = data
         self.mode = mode
         self.layer = layer
@@ -83,7 +82,7 @@ class DecisionBoundary(VizCallback):
         self.class_names = None if class_names is None else [str(c) for c in class_names]
         self.anchors = None if anchors is None else tuple(anchors)
         self.max_points = max_points
-        self.batch_size = batch_size
+        self.batch_size = _checks.optional_integer(batch_size, "batch_size")
         self.fixed_axes = fixed_axes
         self.explainer: DecisionRegionExplainer | None = None
         self.tag = f"{self.view}/{mode}"

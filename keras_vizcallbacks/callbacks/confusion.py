@@ -8,8 +8,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_vizcallbacks import _checks, render
 from keras_vizcallbacks import layers as L
-from keras_vizcallbacks import render
 from keras_vizcallbacks.callbacks._samples import check_classes, fixed_labelled_data
 from keras_vizcallbacks.callbacks.base import Frame, Scalar, VizCallback
 from keras_vizcallbacks.explain import (
@@ -66,14 +66,13 @@ class ConfusionMatrix(VizCallback):
         super().__init__(log_dir, **options)
         if normalize not in CONFUSION_NORMALIZE:
             raise ValueError(f"normalize must be one of {CONFUSION_NORMALIZE}, got {normalize!r}.")
-        if not isinstance(max_points, int) or max_points < 1:
-            raise ValueError(f"max_points must be an integer >= 1, got {max_points!r}.")
+        max_points = _checks.integer(max_points, "max_points")
         render.lut(cmap)
         self.data = data
         self.class_names = None if class_names is None else [str(c) for c in class_names]
         self.normalize = normalize
         self.max_points = max_points
-        self.batch_size = batch_size
+        self.batch_size = _checks.optional_integer(batch_size, "batch_size")
         self.cmap = cmap
         self.predictor: Predictor | None = None
         self.shared: SharedView | None = None

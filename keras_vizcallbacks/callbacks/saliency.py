@@ -12,6 +12,7 @@ from keras_vizcallbacks import render
 from keras_vizcallbacks.callbacks._attribution import AttributionView
 from keras_vizcallbacks.callbacks.base import Frame, Scalar
 from keras_vizcallbacks.explain import SALIENCY_REDUCTIONS, SaliencyExplainer, saliency_method, saliency_options
+from keras_vizcallbacks.explain.saliency_methods import check_baseline
 from keras_vizcallbacks.render import overlay
 
 
@@ -98,7 +99,12 @@ class Saliency(AttributionView):
         except ValueError as e:
             raise ValueError(f"Saliency: {e}") from None
         self._load_samples(model)
-        self.explainer.prepare_inputs(self.x)  # wrong input structure: ValueError now
+        inputs = self.explainer.prepare_inputs(self.x)  # wrong input structure: ValueError now
+        if "baseline" in self.explainer.options:  # a baseline of the wrong shape: ValueError now, not at epoch end
+            try:
+                check_baseline(self.explainer.options["baseline"], np.shape(inputs[self.explainer.image_index]))
+            except ValueError as e:
+                raise ValueError(f"Saliency: {e}") from None
         self._check_targets(self.explainer.count_classes(self.x))  # a subclassed model is asked once
 
     def _display_images(self) -> np.ndarray:

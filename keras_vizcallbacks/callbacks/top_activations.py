@@ -8,8 +8,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_vizcallbacks import _checks, render
 from keras_vizcallbacks import layers as L
-from keras_vizcallbacks import render
 from keras_vizcallbacks.callbacks import _samples
 from keras_vizcallbacks.callbacks._format import fmt_list
 from keras_vizcallbacks.callbacks.base import Frame, VizCallback
@@ -86,10 +86,8 @@ class TopActivations(VizCallback):
         if layer is not None and not isinstance(layer, str):
             raise ValueError(f"layer must be a layer name or path (a string) or None, got {layer!r}.")
         check_filters(filters)
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-            raise ValueError(f"top_k must be an integer >= 1, got {top_k!r}.")
-        if isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 1:
-            raise ValueError(f"max_points must be an integer >= 1, got {max_points!r}.")
+        top_k = _checks.integer(top_k, "top_k")
+        max_points = _checks.integer(max_points, "max_points")
         if input_range is not None:
             input_range = check_input_range(input_range)
         self.data = data
@@ -99,7 +97,7 @@ class TopActivations(VizCallback):
         self.patches = bool(patches)
         self.max_points = max_points
         self.input_range = input_range
-        self.batch_size = batch_size
+        self.batch_size = _checks.optional_integer(batch_size, "batch_size")
         self.path = ""
         self.shared: SharedView | None = None
         self.chosen: np.ndarray | None = None

@@ -31,6 +31,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_vizcallbacks import _checks
 from keras_vizcallbacks._backend import TracedFunction
 from keras_vizcallbacks.explain._batches import Predictor, n_rows
 from keras_vizcallbacks.explain._outputs import n_outputs
@@ -100,8 +101,7 @@ class DecisionRegionExplainer:
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}.")
-        if grid_resolution is not None and (not isinstance(grid_resolution, int) or grid_resolution < 2):
-            raise ValueError(f"grid_resolution must be an integer >= 2, got {grid_resolution!r}.")
+        grid_resolution = _checks.optional_integer(grid_resolution, "grid_resolution", 2)
         if eps is not None and not (np.isfinite(eps) and eps >= 0):
             raise ValueError(f"eps must be a finite number >= 0, got {eps!r}.")
         if batch_size is not None and batch_size < 1:

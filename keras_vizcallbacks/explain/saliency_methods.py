@@ -76,18 +76,24 @@ def smoothgrad(grad: Gradients, options: Mapping[str, Any]) -> tuple[np.ndarray,
     return grads.reshape(n, k, *img.shape[1:]).mean(axis=1), None
 
 
+def check_baseline(baseline: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """The Integrated Gradients ``baseline`` broadcast to images of ``shape`` (N, ...); ValueError
+    naming both shapes when it does not broadcast (the views check this before training)."""
+    try:
+        return np.broadcast_to(np.asarray(baseline, dtype=np.float32), tuple(shape))
+    except ValueError:
+        raise ValueError(
+            f"baseline of shape {np.shape(baseline)} does not broadcast to the images "
+            f"{tuple(shape)}; pass a number, one image {tuple(shape[1:])} or one baseline per image."
+        ) from None
+
+
 def integrated_gradients(grad: Gradients, options: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """Sundararajan et al. 2017: ``(x - baseline) * mean gradient along the straight path``,
     trapezoidal rule over ``steps`` intervals; ``delta`` = the completeness gap per image."""
     img = grad.image
     n, m = len(img), int(options["steps"])
-    try:
-        baseline = np.broadcast_to(np.asarray(options["baseline"], dtype=np.float32), img.shape)
-    except ValueError:
-        raise ValueError(
-            f"baseline of shape {np.shape(options['baseline'])} does not broadcast to the images "
-            f"{img.shape}; pass a number, one image {img.shape[1:]} or one baseline per image."
-        ) from None
+    baseline = check_baseline(options["baseline"], img.shape)
     alphas = np.linspace(0.0, 1.0, m + 1, dtype=np.float64)
     weights = np.full(m + 1, 1.0 / m)
     weights[[0, -1]] = 0.5 / m  # trapezoidal rule
