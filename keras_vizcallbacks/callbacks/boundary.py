@@ -45,7 +45,9 @@ class DecisionBoundary(VizCallback):
         anchors: ``"plane"``: indices (into the kept data) of the three anchor images.
         max_points: at most this many examples are kept (evenly spaced from arrays, the first from a dataset).
         batch_size: rows per compiled call.
-        fixed_axes: keep the axis limits from train begin, widening only when points leave them.
+        fixed_axes: keep the axis limits from epoch to epoch: they change only when points leave
+            them (``"embedding"``: also when all points fit in half, on a 1, 1.5, 2, 3, 4, 6, … ladder
+            of standard deviations).
         **options: the options every view takes (``every_n_epochs``, ``run_name``, ``on_error``, ...).
     """
 

@@ -18,8 +18,8 @@ Three ways to choose the slice (``mode``):
   reported (``agreement``).
 
 :class:`DecisionRegionExplainer` builds the compiled functions once and keeps
-what must persist across epochs (axis limits, the previous PCA components for
-sign alignment); :func:`decision_regions` is the one-shot notebook form. Each
+what must persist across epochs (axis limits, the previous epoch's plane, to
+which ``"embedding"`` turns its axes); :func:`decision_regions` is the one-shot notebook form. Each
 mode is one small class (``explain/_slices.py``) picked from a table by name.
 """
 
@@ -76,8 +76,12 @@ class DecisionRegionExplainer:
         anchors: ``"plane"``: indices of 3 examples of ``x``; default the first example of each of
             the first three classes present in ``y`` (or in the predictions when ``y`` is None).
         batch_size: rows per compiled call (default: about 2**21 input values per batch).
-        fixed_axes: keep axis limits across calls, widening them only when points leave them.
-        align_signs: ``"embedding"``: flip each PCA component to agree in sign with the previous call's.
+        fixed_axes: keep axis limits across calls. ``"embedding"``: each axis spans ±L standard
+            deviations, L on a 1, 1.5, 2, 3, 4, 6, … ladder that changes only when a point leaves it
+            or all fit in half of it; other modes: widened only when points leave them.
+        align_signs: ``"embedding"``: turn the principal plane's axes within the plane to match the
+            previous call's (orthogonal Procrustes); False: the principal components, largest entry
+            positive.
         share_pass: ``"embedding"``: read the data pass shared with the other views registered on the
             same model and data (one forward pass per epoch for all of them); joined in `start`.
     """
