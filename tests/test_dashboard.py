@@ -370,6 +370,22 @@ def test_gif_images_are_served_as_gif_and_marked_animated(tmp_path):
     assert route(c, "image", run="viz", tag="v/a", step=0).mimetype == "image/png"
 
 
+def test_animated_png_evolutions_are_marked_animated(tmp_path, log_dir):
+    """The views write their evolution as APNG (served as image/png): grouped with the animations."""
+    from util import compiled, random_data, small_sequential
+
+    import keras_vizcallbacks as kv
+
+    x, y = random_data(8)
+    model = compiled(small_sequential())
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[kv.FilterGrid(log_dir, layers=["c1"], evolution=True)])
+    c, _ = client(log_dir)
+    tags = route(c, "tags", run="viz").json["tags"]
+    assert tags["filters/c1/evolution"]["animated"] and not tags["filters/c1"]["animated"]
+    r = route(c, "image", run="viz", tag="filters/c1/evolution", step=1)
+    assert r.status_code == 200 and r.mimetype == "image/png" and b"acTL" in r.data[:200]
+
+
 # ------------------------------------------------------------------ scale
 
 

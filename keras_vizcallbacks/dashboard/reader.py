@@ -35,6 +35,7 @@ from tensorboard.compat.proto import event_pb2
 
 from keras_vizcallbacks.writers import records
 from keras_vizcallbacks.writers.manifest import MANIFEST_NAME, parse_manifest, view_of
+from keras_vizcallbacks.writers.png import is_animated_png
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,12 @@ def image_type(data: bytes) -> str | None:
     if data[:6] in GIF_MAGICS:
         return "image/gif"
     return None
+
+
+def is_animated(data: bytes) -> bool:
+    """An animation: a GIF, or an animated PNG (``acTL`` before the first ``IDAT``: the views'
+    ``<tag>/evolution`` images)."""
+    return image_type(data[:8]) == "image/gif" or is_animated_png(data)
 
 
 def _inside(path: str, root: str) -> bool:
@@ -291,7 +298,7 @@ class LogdirReader:
                 series.description = value.metadata.summary_description
             series.add(int(event.step), index, offset, float(event.wall_time))
             if int(event.step) == series.steps[-1]:
-                series.animated = image_type(encoded[:8]) == "image/gif"
+                series.animated = is_animated(encoded)
             changed = True
         return changed
 
