@@ -49,7 +49,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_vizcallbacks import _backend
+from keras_vizcallbacks import _backend, _checks
 from keras_vizcallbacks import layers as L
 from keras_vizcallbacks.explain.selection import check_filters, filter_layer
 
@@ -220,8 +220,7 @@ class ActivationMaximizer:
         regularization: Any = "default",
         seed: int = 0,
     ) -> None:
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"steps must be an integer >= 1, got {steps!r}.")
+        steps = _checks.integer(steps, "steps")
         if not (isinstance(step_size, (int, float)) and np.isfinite(step_size) and step_size > 0):
             raise ValueError(f"step_size must be a number > 0 (a fraction of the input range), got {step_size!r}.")
         self.model = model

@@ -37,13 +37,16 @@ POOL_TYPES: tuple[type, ...] = (
 
 # Layers that only change values elementwise: a conv layer's "activation" for
 # the purpose of choosing a Grad-CAM layer.
-ELEMENTWISE_TYPES: tuple[type, ...] = (
+ACTIVATION_TYPES: tuple[type, ...] = (
     keras.layers.Activation,
     keras.layers.ReLU,
     keras.layers.LeakyReLU,
     keras.layers.ELU,
     keras.layers.PReLU,
     keras.layers.Softmax,
+)
+ELEMENTWISE_TYPES: tuple[type, ...] = (
+    *ACTIVATION_TYPES,
     keras.layers.BatchNormalization,
     keras.layers.LayerNormalization,
     keras.layers.GroupNormalization,

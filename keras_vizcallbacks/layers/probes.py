@@ -19,7 +19,14 @@ from typing import Any
 
 import keras
 
-from keras_vizcallbacks.layers.discovery import final_squashing, is_model, iter_layers, output_layer, require_graph
+from keras_vizcallbacks.layers.discovery import (
+    ACTIVATION_TYPES,
+    final_squashing,
+    is_model,
+    iter_layers,
+    output_layer,
+    require_graph,
+)
 
 Visitor = Callable[[keras.layers.Layer, str, tuple, dict], Any]
 
@@ -140,16 +147,6 @@ class _PreActivation(keras.layers.Layer):
         return self.wrapped.compute_output_shape(input_shape)
 
 
-_ACTIVATION_LAYERS = (
-    keras.layers.Activation,
-    keras.layers.ReLU,
-    keras.layers.LeakyReLU,
-    keras.layers.ELU,
-    keras.layers.PReLU,
-    keras.layers.Softmax,
-)
-
-
 def pre_activation(layer: keras.layers.Layer, x: Any) -> Any:
     """``layer``'s output on the symbolic tensor ``x`` before its activation.
 
@@ -158,7 +155,7 @@ def pre_activation(layer: keras.layers.Layer, x: Any) -> Any:
     layer (``ReLU``, ``Activation``, ...) gives its input; any other layer
     (linear conv, batch norm, pooling) its own output.
     """
-    if isinstance(layer, _ACTIVATION_LAYERS):
+    if isinstance(layer, ACTIVATION_TYPES):
         return x
     activation = getattr(layer, "activation", None)
     if activation is None or activation is keras.activations.linear or not hasattr(layer, "call"):
