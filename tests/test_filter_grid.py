@@ -10,6 +10,7 @@ from util import MODEL_FACTORIES, assert_steps, compiled, image, random_data, re
 import keras_vizcallbacks as kv
 from keras_vizcallbacks import render
 from keras_vizcallbacks.explain import channel_summary, conv_kernels, largest_norm
+from keras_vizcallbacks.render import views as render_views
 from keras_vizcallbacks.render.legibility import recording
 
 
@@ -105,7 +106,7 @@ def test_filters_ordered_by_norm_with_their_indices(log_dir):
         cb.draw(cb.compute(0), 0)
     texts = [d.text for d in drawn if d.kind == "text"]
     assert [t for t in texts if t in {"0", "1", "2", "3"}] == ["1", "3", "2", "0"]
-    assert "-1" in texts and "+1" in texts and "filters · c1 · epoch 0" in texts
+    assert "\u22121" in texts and "+1" in texts and "filters · c1 · epoch 0" in texts  # a true minus (U+2212)
 
 
 def test_heatmap_layer_pixels_match_kernel(log_dir):
@@ -282,3 +283,29 @@ def test_conv_kernels_layouts():
     c3 = keras.layers.Conv3D(2, (2, 3, 3))
     c3.build((None, 4, 8, 8, 1))
     assert conv_kernels(c3).shape == (2, 1, 2, 3, 3)
+
+
+def test_scale_bar_signs_survive_the_card():
+    """The scale's ends carry their sign (a true minus and a plus, bold): scaled to TensorBoard's card
+    width the minus still has ink left of the first digit (a thin hyphen used to vanish there)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    img = render_views.filter_grid(rng.normal(size=(32, 3, 3, 3)).astype(np.float32), rgb=True, title="t")
+    bar = img[len(above_scale_bar(img)) :]
+    with recording() as drawn:
+        render_views.filter_grid(rng.normal(size=(32, 3, 3, 3)).astype(np.float32), rgb=True, title="t")
+    ends = [d.text for d in drawn if d.what == "scale label"]
+    assert ends[0].startswith("\u2212") and ends[2].startswith("+")
+    assert all(d.bold for d in drawn if d.what == "scale label")
+    # Browsers may drop whole rows when they scale an image down (Chromium did in TensorBoard's card):
+    # nearest-neighbour scaling drops rows the same way; bilinear blurs them.
+    for width in (330, 300, 260):
+        for how in (Image.NEAREST, Image.BILINEAR):
+            card = np.asarray(Image.fromarray(bar).resize((width, round(bar.shape[0] * width / bar.shape[1])), how))
+            text = card[-round(card.shape[0] * 0.6) :, :60].astype(int).sum(-1)  # the left label, under the ramp
+            inked = np.flatnonzero((text > np.median(text) + 150).any(axis=0))
+            assert inked.size, "no label drawn at the left end"
+            gaps = np.flatnonzero(np.diff(inked) > 1)
+            # the minus: a run of inked columns before the first digit, wide enough to read as a sign
+            assert gaps.size and gaps[0] + 1 >= 3, (width, how, inked)

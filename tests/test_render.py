@@ -127,7 +127,7 @@ def test_filter_grid_rgb_colour_and_scale():
     assert f >= 4 and red.sum() == f * f and neg_blue.sum() == f * f and (by - ry, bx - rx) == (2 * f, 2 * f)
     texts = [d.text for d in drawn if d.kind == "text"]
     assert "filters · c1 · epoch 0" in texts and {"0", "1", "2", "3"} <= set(texts)
-    assert "-2" in texts and "+2" in texts  # the scale bar's ends: the colour range of this picture
+    assert "\u22122" in texts and "+2" in texts  # the scale bar's ends: the colour range of this picture
     marks = {d.what: d.px for d in drawn if d.kind == "mark"}
     assert marks["kernel weight"] == f
 

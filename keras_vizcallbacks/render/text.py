@@ -166,11 +166,14 @@ def label_strip(
     fg: tuple[int, int, int] = HEADER_FG,
     bg: tuple[int, int, int] = HEADER_BG,
     what: str = "label",
+    bold: bool = False,
 ) -> np.ndarray:
     """A one-line strip ``width`` px wide with each label centred at its x in ``centres``."""
     for label in labels:
-        note_text(what, size, False, label)
-    return _label_strip(tuple(labels), tuple(float(c) for c in centres), int(width), int(size), tuple(fg), tuple(bg))
+        note_text(what, size, bold, label)
+    return _label_strip(
+        tuple(labels), tuple(float(c) for c in centres), int(width), int(size), tuple(fg), tuple(bg), bool(bold)
+    )
 
 
 @functools.lru_cache(maxsize=256)
@@ -181,11 +184,12 @@ def _label_strip(
     size: int,
     fg: tuple[int, int, int],
     bg: tuple[int, int, int],
+    bold: bool = False,
 ) -> np.ndarray:
     height = round(size * 1.25)
     strip = Image.new("RGB", (width, height), bg)
     draw = ImageDraw.Draw(strip)
-    f = font(size)
+    f = font(size, bold)
     for label, x in zip(labels, centres, strict=True):
         draw.text((x, height / 2), label, fill=fg, font=f, anchor="mm")
     arr = np.asarray(strip, dtype=np.uint8).copy()

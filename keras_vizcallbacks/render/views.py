@@ -141,10 +141,11 @@ def _scale_bar(width: int, size: int, scale: float, cmap: str, label: str) -> np
     """The colour scale of a symmetric range: a ramp from -scale to +scale, its ends and 0 written under it."""
     bar_h = max(6, -(-2 * MIN_MARK_PX * width // CARD_WIDTH))
     note_mark("scale bar", bar_h)
-    lo, hi = (f"-{_num(scale)}", f"+{_num(scale)}") if scale > 0 and np.isfinite(scale) else ("0", "0")
+    # The signs in bold with a true minus (U+2212): a thin hyphen vanishes when the card scales the image down.
+    lo, hi = (f"\u2212{_num(scale)}", f"+{_num(scale)}") if scale > 0 and np.isfinite(scale) else ("0", "0")
     mid = f"0 {label}".strip()
     for text in (lo, mid, hi):
-        note_text("scale label", size, False, text)
+        note_text("scale label", size, True, text)
     return _scale_bar_pixels(width, size, bar_h, cmap, lo, mid, hi, _BORDER)
 
 
@@ -157,9 +158,9 @@ def _scale_bar_pixels(width: int, size: int, bar_h: int, cmap: str, lo: str, mid
     ramp = np.take(lut(cmap), np.round(np.linspace(0, 255, width - 2 * m)).astype(np.intp), axis=0)
     out = filled((bar_h + m, width, 3), GRID_BG)
     out[m // 2 : m // 2 + bar_h, m : width - m] = ramp[None]
-    lo_w, hi_w = text_size(lo, size)[0], text_size(hi, size)[0]
+    lo_w, hi_w = text_size(lo, size, True)[0], text_size(hi, size, True)[0]
     centres = (m + lo_w / 2, width / 2, width - m - hi_w / 2)
-    labels = _label_strip((lo, mid, hi), centres, width, size, HEADER_FG, GRID_BG)
+    labels = _label_strip((lo, mid, hi), centres, width, size, HEADER_FG, GRID_BG, True)
     arr = np.concatenate([out, labels, filled((m // 2, width, 3), GRID_BG)], axis=0)
     arr.flags.writeable = False
     return arr
