@@ -9,9 +9,16 @@ import keras
 import numpy as np
 
 from keras_vizcallbacks import render
+from keras_vizcallbacks.callbacks import _signal_views
 from keras_vizcallbacks.callbacks._attribution import AttributionView
 from keras_vizcallbacks.callbacks.base import Frame, Scalar
-from keras_vizcallbacks.explain import SALIENCY_REDUCTIONS, SaliencyExplainer, saliency_method, saliency_options
+from keras_vizcallbacks.explain import (
+    SALIENCY_REDUCTIONS,
+    SaliencyExplainer,
+    check_rank,
+    saliency_method,
+    saliency_options,
+)
 from keras_vizcallbacks.render import overlay
 
 
@@ -91,6 +98,7 @@ class Saliency(AttributionView):
         self.reduce = reduce
         self.signed = signed
         self.explainer: SaliencyExplainer | None = None
+        self._rank = 2  # spatial axes of the samples: 2 (images) or 1 (signals), known in prepare
 
     def prepare(self, model: keras.Model) -> None:
         try:
@@ -98,7 +106,8 @@ class Saliency(AttributionView):
         except ValueError as e:
             raise ValueError(f"Saliency: {e}") from None
         self._load_samples(model)
-        self.explainer.prepare_inputs(self.x)  # wrong input structure: ValueError now
+        image = self.explainer.prepare_inputs(self.x)[self.explainer.image_index]  # wrong structure: ValueError now
+        self._rank = check_rank(np.shape(image), "Saliency", "its image input (the samples)")  # 2-D or 1-D only
         self._check_targets(self.explainer.count_classes(self.x))  # a subclassed model is asked once
 
     def _display_images(self) -> np.ndarray:
@@ -122,6 +131,8 @@ class Saliency(AttributionView):
     def draw(self, computed: dict[str, np.ndarray], epoch: int) -> list[Frame | Scalar]:
         ex = self.explainer
         assert ex is not None
+        if self._rank == 1:  # a 1-D signal: its channels as lines, the map as a heat band under them
+            return _signal_views.saliency_frames(self, _signal_views.signals(self), computed, epoch)
         images = self._display_images()
         maps = computed["maps"]
         kw = {"symmetric": self.signed, "percentile": self.percentile}
