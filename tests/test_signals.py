@@ -159,6 +159,10 @@ def test_every_1d_view_writes_legible_pictures(trained, log_dir):
     descs = read_descriptions(log_dir + "/viz")
     assert "1-D samples" in descs["grad_cam/c2"] and "centred on step 6.5 + 2·i" in descs["grad_cam/c2"]
     assert "1-D samples" in descs["saliency/integrated_gradients"]
+    assert "one heat row per channel" in descs["feature_maps/c1"] and "key above" not in descs["feature_maps/c1"]
+    assert "one row per input channel (all 3" in descs["filters/c1"]
+    assert "red, green and blue" not in descs["filters/c1"]
+    assert "one row of its 5 taps: the norm-weighted mean of its 8" in descs["filters/c2"]
     assert run["grad_cam/c2"][-1].width == 560
 
 

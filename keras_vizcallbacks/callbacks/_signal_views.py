@@ -118,6 +118,18 @@ def feature_rows(
     return header(grid, title, subtitle)
 
 
+def feature_rows_text(layer: Any, path: str, shape: str, n: int, chosen: str, cmap: str) -> str:
+    """`FeatureMaps`' description of a 1-D layer (``chosen``: which channels are shown)."""
+    return (
+        f"**Outputs of {type(layer).__name__} `{path}`** (per sample {shape}) for {n} fixed samples, two to a "
+        f"line: the input signal as lines (one vertical scale per sample), then one heat row per channel: "
+        f"{chosen}, labelled at the left of each line of samples (the same order for every sample). Each row is "
+        f"min-max normalized on its own ({cmap}: dark = low, bright = high) and stretched to the signal's width "
+        "(cell j over the fraction j / cells of it, not placed by receptive field); an all-zero (dead) channel is "
+        "dark, another constant row mid-colour, magenta = NaN/Inf. Step = epoch."
+    )
+
+
 ROWS_UP_TO = 4  # Conv1D kernels with at most this many input channels show every channel as a row
 
 

@@ -192,6 +192,10 @@ class FeatureMaps(VizCallback):
                 f"min-max normalized on its own ({self.cmap}: dark = low, bright = high; an all-zero "
                 "(dead) channel is dark, another constant tile mid-colour; magenta = NaN/Inf). Step = epoch."
             )
+            if maps.ndim == 3:
+                desc = _signal_views.feature_rows_text(
+                    layer, path, shape, len(maps), self._chosen_text(path, n_ch), self.cmap
+                )
             frames.append(Frame(f"{self.view}/{path}", image, desc))
         return frames
 
