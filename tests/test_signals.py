@@ -259,3 +259,24 @@ def test_integer_input_grad_cam_and_callback(uint8_pair, log_dir):
     m8.fit(x, y, epochs=1, verbose=0, callbacks=[kv.Saliency(log_dir, (x, y), on_error="raise")])
     img = image(read_run(log_dir)["saliency/vanilla"][0])
     assert img.std() > 20
+
+
+def test_causal_dilated_conv1d_is_placed_on_the_past():
+    """A TCN-style stack (causal padding, dilation 2): cell i sees steps i-4..i, so it is centred on
+    step i - 2 and the output keeps the input's length; Grad-CAM and Saliency run on it."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((40, 2)),
+            keras.layers.Conv1D(4, 3, padding="causal", dilation_rate=2, activation="relu", name="tcn"),
+            keras.layers.GlobalAveragePooling1D(),
+            keras.layers.Dense(2, activation="softmax"),
+        ]
+    )
+    g = kv.layers.geometry(model, "tcn")
+    assert g.stride == (1.0,) and g.offset == (-2.0,) and g.size == (5.0,)
+    lo, hi = g.fields(np.array([[0], [10]]))
+    assert lo.ravel().tolist() == [0, 6] and hi.ravel().tolist() == [1, 11]  # cell 0 sees only step 0
+    x = np.random.default_rng(0).normal(size=(3, 40, 2)).astype(np.float32)
+    assert kv.explain.grad_cam(model, x).shape == (3, 40)
+    assert kv.explain.saliency(model, x).shape == (3, 40)

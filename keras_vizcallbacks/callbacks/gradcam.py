@@ -24,6 +24,10 @@ class GradCAM(AttributionView):
     the compiled gradient function are built once in ``on_train_begin``; the
     fixed sample batch traces once.
 
+    1-D signals (Conv1D models, samples (N, steps, channels)): per sample the signal's channels
+    as lines and the map under them as a heat band, placed on the steps by receptive field.
+    Other input ranks (Conv3D volumes) are a ValueError at train begin.
+
     Args:
         log_dir: TensorBoard log directory.
         samples: the inputs: an array, an ``(x, y)`` tuple, or a dataset from which

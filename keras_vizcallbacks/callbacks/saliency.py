@@ -35,6 +35,10 @@ class Saliency(AttributionView):
     a completeness check (Integrated Gradients) caption each sample with its gap and
     write the largest as the scalar ``<tag>/completeness_gap``.
 
+    1-D signals (samples (N, steps, channels)): per sample the signal's channels as lines and
+    the map under them as a heat band. Other input ranks (Conv3D volumes) are a ValueError at
+    train begin. Integer inputs (uint8 then Rescaling) are differentiated as the input cast to float.
+
     Args:
         log_dir: TensorBoard log directory.
         samples: the inputs: an array, an ``(x, y)`` tuple, or a dataset.
