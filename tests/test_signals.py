@@ -280,3 +280,28 @@ def test_causal_dilated_conv1d_is_placed_on_the_past():
     x = np.random.default_rng(0).normal(size=(3, 40, 2)).astype(np.float32)
     assert kv.explain.grad_cam(model, x).shape == (3, 40)
     assert kv.explain.saliency(model, x).shape == (3, 40)
+
+
+def test_a_long_signal_keeps_its_spikes():
+    """16000 steps (a second of audio) on ~550 columns: the lines become an envelope that still
+    reaches a one-step spike, and a one-step peak of the map still colours its column."""
+    from keras_vizcallbacks.render.signal import per_column, signal_map_grid
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 0.1, (2, 16000, 1)).astype(np.float32)
+    x[:, 12345, 0] = 5.0  # the spike is the signal's maximum: the envelope reaches the plot's top
+    maps = np.zeros((2, 16000), np.float32)
+    maps[:, 3210] = 1.0
+    width = 520
+    img = signal_map_grid(x, maps, None, cmap="jet", width=width)
+    top = np.all(img == kv.render.lut("jet")[255], axis=-1)
+    cols = np.unique(np.nonzero(top)[1])
+    assert len(cols) == 1 and abs((cols[0] + 0.5 - 6) / (width - 12) * 16000 - 3210) <= 16000 / (width - 12)
+    np.testing.assert_array_equal(per_column(np.array([0.0, 3.0, -4.0, 1.0]), 2), [3.0, -4.0])
+    np.testing.assert_array_equal(per_column(np.array([0.2, 0.9, 0.4, 0.5]), 2, centre=0.5), [0.9, 0.4])
+    # the spike's column of the plot has line pixels up to the plot's top rows
+    plot_rows = np.flatnonzero((img == kv.render.signal.PLOT_BG).all(axis=-1).sum(axis=1) > width // 2)
+    first = plot_rows[0]
+    spike_col = round(6 + (12345 + 0.5) / 16000 * (width - 12))
+    line = ~(img[first : first + 8, spike_col - 2 : spike_col + 3] == kv.render.signal.PLOT_BG).all(axis=-1)
+    assert line.any(), "the envelope does not reach the spike"

@@ -125,7 +125,8 @@ def feature_rows_text(layer: Any, path: str, shape: str, n: int, chosen: str, cm
         f"line: the input signal as lines (one vertical scale per sample), then one heat row per channel: "
         f"{chosen}, labelled at the left of each line of samples (the same order for every sample). Each row is "
         f"min-max normalized on its own ({cmap}: dark = low, bright = high) and stretched to the signal's width "
-        "(cell j over the fraction j / cells of it, not placed by receptive field); an all-zero (dead) channel is "
+        "(cell j over the fraction j / cells of it, not placed by receptive field; a column over several cells shows "
+        "the largest); an all-zero (dead) channel is "
         "dark, another constant row mid-colour, magenta = NaN/Inf. Step = epoch."
     )
 

@@ -71,11 +71,33 @@ def _columns(length: int, width: int) -> np.ndarray:
     return np.minimum((np.arange(width) + 0.5) * length / width, length - 1).astype(np.intp)
 
 
+def _edges(length: int, width: int) -> np.ndarray:
+    """The first step of each of ``width`` columns over ``length > width`` steps (none empty)."""
+    return np.floor(np.arange(width) * length / width).astype(np.intp)
+
+
+def per_column(values: np.ndarray, width: int, centre: float = 0.0) -> np.ndarray:
+    """``values`` (..., steps) shown on ``width`` pixel columns: the nearest step when each step
+    gets a column or more; else, per column, the value of its steps farthest from ``centre`` (a
+    one-step spike in a long signal is never dropped). NaN where a column has no finite value."""
+    v = np.asarray(values, dtype=np.float64)
+    steps = v.shape[-1]
+    if steps <= width:
+        return v[..., _columns(steps, width)]
+    edges = _edges(steps, width)
+    hi = np.fmax.reduceat(v, edges, axis=-1)
+    lo = np.fmin.reduceat(v, edges, axis=-1)
+    return np.where(np.abs(hi - centre) >= np.abs(lo - centre), hi, lo)
+
+
 def plot_lines(signal: np.ndarray, width: int, height: int, colours: np.ndarray, line_px: int = 2) -> np.ndarray:
     """One signal (steps, c) as lines on a (height, width) plot, uint8 RGB. Step ``i`` sits at the
-    centre of its ``width / steps`` columns; the channels share one vertical scale (their minimum
-    at the bottom, their maximum at the top, 1 px margin); a zero line where 0 is in range."""
+    centre of its ``width / steps`` columns; a signal with more than two steps per column is drawn
+    as its envelope (each column's minimum and maximum joined). The channels share one vertical
+    scale (their minimum at the bottom, their maximum at the top); a zero line where 0 is in
+    range; NaN/Inf steps break the line."""
     s = np.asarray(signal, dtype=np.float64)
+    s = np.where(np.isfinite(s), s, np.nan)
     steps = s.shape[0]
     img = Image.new("RGB", (width, height), PLOT_BG)
     draw = ImageDraw.Draw(img)
@@ -83,39 +105,35 @@ def plot_lines(signal: np.ndarray, width: int, height: int, colours: np.ndarray,
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
     span = hi - lo if hi > lo else 1.0
     top, bottom = line_px + 1, height - line_px - 2
-
-    def y_of(v: np.ndarray) -> np.ndarray:
-        if hi <= lo:
-            return np.full(v.shape, (top + bottom) / 2)
-        return bottom - (v - lo) / span * (bottom - top)
-
     if lo < 0 < hi:
-        y0 = float(y_of(np.array(0.0)))
+        y0 = bottom - (0.0 - lo) / span * (bottom - top)
         draw.line([(0, y0), (width - 1, y0)], fill=GUIDE, width=1)
-    xs = (np.arange(steps) + 0.5) * width / steps
-    for ch in range(s.shape[1]):
-        ys = y_of(s[:, ch])
-        ok = np.isfinite(s[:, ch])
+    if steps > 2 * width:  # the envelope: per column its minimum, then its maximum
+        edges = _edges(steps, width)
+        mins, maxs = np.fmin.reduceat(s, edges, axis=0), np.fmax.reduceat(s, edges, axis=0)
+        vals = np.stack([mins, maxs], axis=1).reshape(2 * width, -1)
+        xs = np.repeat(np.arange(width) + 0.5, 2)
+    else:
+        vals, xs = s, (np.arange(steps) + 0.5) * width / steps
+    ys = (bottom + top) / 2 + 0 * vals if hi <= lo else bottom - (vals - lo) / span * (bottom - top)
+    for ch in range(vals.shape[1]):
+        ok = np.isfinite(vals[:, ch])
         colour = tuple(int(v) for v in colours[ch])
-        start = None
-        for i in range(steps + 1):  # one polyline per run of finite values
-            if i < steps and ok[i]:
-                start = i if start is None else start
-                continue
-            if start is not None:
-                pts = list(zip(xs[start:i].tolist(), ys[start:i].tolist(), strict=True))
-                if len(pts) == 1:
-                    pts = pts * 2
-                draw.line(pts, fill=colour, width=line_px, joint="curve")
-                start = None
+        bounds = np.flatnonzero(np.diff(np.concatenate([[False], ok, [False]]).astype(np.int8)))
+        for a, b in zip(bounds[::2], bounds[1::2], strict=True):  # one polyline per run of finite values
+            pts = list(zip(xs[a:b].tolist(), ys[a:b, ch].tolist(), strict=True))
+            draw.line(pts * 2 if len(pts) == 1 else pts, fill=colour, width=line_px, joint="curve")
     return np.asarray(img, dtype=np.uint8).copy()
 
 
-def heat_band(scaled: np.ndarray, invalid: np.ndarray, width: int, height: int, cmap: str) -> np.ndarray:
-    """A map (steps,) already scaled to [0, 1] as a band (height, width, 3), each step as wide as
-    its columns of the lines above."""
-    cols = _columns(len(scaled), width)
-    row = colorize(scaled[cols], cmap, invalid[cols])
+def heat_band(
+    scaled: np.ndarray, invalid: np.ndarray, width: int, height: int, cmap: str, centre: float = 0.0
+) -> np.ndarray:
+    """A map (steps,) already scaled to [0, 1] as a band (height, width, 3), aligned with the lines
+    above (`per_column`: a long map shows each column's value farthest from ``centre``)."""
+    col = per_column(np.where(invalid, np.nan, scaled), width, centre)
+    bad = np.isnan(col)
+    row = colorize(np.where(bad, 0.0, col), cmap, bad)
     return np.repeat(row[None], height, axis=0)
 
 
@@ -207,7 +225,7 @@ def signal_map_grid(
         parts.append(key)
     for i in range(n):
         plot = plot_lines(x[i][:, channels], plot_w, plot_px, colours, line_px)
-        band = heat_band(scaled[i], invalid[i], plot_w, band_px, cmap)
+        band = heat_band(scaled[i], invalid[i], plot_w, band_px, cmap, 0.5 if symmetric else 0.0)
         body = np.concatenate([plot, filled((2, plot_w, 3), BG), band], axis=0)
         body = np.pad(body, ((0, 0), (_M, _M), (0, 0)), constant_values=BG[0])
         if captions is not None:
@@ -237,11 +255,12 @@ def signal_feature_grid(
     left, with ``channel_labels`` (the same order for every sample). Each row is min-max scaled on
     its own (an all-zero, dead channel is the lowest colour, another constant row mid-colour,
     NaN/Inf magenta) and stretched to the width of the lines (cell ``j`` of ``cells`` over the
-    columns ``j / cells`` of it, not placed by receptive field)."""
+    columns ``j / cells`` of it, not placed by receptive field); a column that covers several cells
+    shows the largest of them (`per_column`)."""
     a = np.asarray(maps, dtype=np.float32)
     if a.ndim != 3:
         raise ValueError(f"1-D feature maps (N, cells, channels) expected, got shape {a.shape}")
-    n, cells, k = a.shape
+    n, _, k = a.shape
     labels = [str(j) for j in range(k)] if channel_labels is None else [str(v) for v in channel_labels]
     if len(labels) != k:
         raise ValueError(f"{len(labels)} channel labels for {k} channels")
@@ -254,11 +273,11 @@ def signal_feature_grid(
     note_mark("feature-map row", row_h - 1)
     rows = np.moveaxis(a, -1, 1)  # (N, K, cells)
     idx, invalid = levels(rows, per=2)
-    rgb = np.take(lut(cmap), idx.astype(np.intp), axis=0)  # (N, K, cells, 3)
+    shown = per_column(np.where(invalid, np.nan, idx) if invalid is not None else idx, col_w)  # (N, K, col_w)
+    bad = np.isnan(shown)
+    rgb = np.take(lut(cmap), np.where(bad, 0, shown).astype(np.intp), axis=0)  # (N, K, col_w, 3)
     rgb[~np.any(rows, axis=2)] = lut(cmap)[0]  # a dead channel is "low"
-    if invalid is not None:
-        rgb[invalid] = MARKER
-    rgb = rgb[:, :, _columns(cells, col_w)]  # (N, K, col_w, 3)
+    rgb[bad] = MARKER
     x, channels, colours = None, None, None
     if inputs is not None:
         x = np.asarray(inputs, dtype=np.float64)
