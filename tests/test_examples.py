@@ -36,9 +36,22 @@ def test_every_example_is_tested():
         "distributed_mirrored.py",  # run by tests/test_distributed_tf.py (logical devices: a fresh process)
         "finetune_nested_resnet.py",
         "seed_cifar10_airplane_car.py",
+        "signals_1d.py",
         "tfdata_pipeline.py",
         "two_moons_decision_boundary.py",
     ]
+
+
+def test_signals_1d_small(tmp_path, monkeypatch, capsys):
+    log_dir = str(tmp_path / "signals")
+    assert run_example("signals_1d.py", "--small", "--logdir", log_dir, monkeypatch=monkeypatch) == 0
+    run = read_run(log_dir)
+    tags = ["grad_cam/conv2", "saliency/smoothgrad", "feature_maps/conv1", "feature_maps/conv2", "filters/conv1"]
+    for tag in [*tags, "filters/conv2"]:
+        assert [r.step for r in run[tag]] == [0, 1], tag
+    for tag in tags[:2]:  # one panel per recording, the picture as wide as the 1-D layout
+        assert run[tag][-1].width == 560, tag
+    assert "validation accuracy" in capsys.readouterr().out
 
 
 def test_seed_cifar10_small_uses_every_view(tmp_path, monkeypatch, capsys):
@@ -99,6 +112,7 @@ def test_examples_write_a_new_log_dir_per_run(tmp_path, monkeypatch, capsys):
         "custom_view.py",
         "finetune_nested_resnet.py",
         "seed_cifar10_airplane_car.py",
+        "signals_1d.py",
         "tfdata_pipeline.py",
         "two_moons_decision_boundary.py",
     ]

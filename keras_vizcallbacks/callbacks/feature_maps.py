@@ -10,7 +10,7 @@ import numpy as np
 
 from keras_vizcallbacks import layers as L
 from keras_vizcallbacks import render
-from keras_vizcallbacks.callbacks import _samples
+from keras_vizcallbacks.callbacks import _samples, _signal_views
 from keras_vizcallbacks.callbacks._format import fmt_list
 from keras_vizcallbacks.callbacks.base import Frame, VizCallback
 from keras_vizcallbacks.explain import ActivationProbe, most_active, n_outputs
@@ -164,15 +164,26 @@ class FeatureMaps(VizCallback):
                 )
                 self._since[path] = epoch
             ci = self._channels[path]
-            image = feature_map_grid(
-                maps[..., ci],
-                inputs,
-                cmap=self.cmap,
-                captions=captions,
-                channel_labels=[str(i) for i in ci],
-                title=["feature maps", path, f"epoch {epoch}"],
-                subtitle=[self._chosen_text(path, n_ch, short=True), "each tile min-max"],
-            )
+            if maps.ndim == 3:  # a 1-D layer: the input signal as lines, one heat row per channel under it
+                image = _signal_views.feature_rows(
+                    maps[..., ci],
+                    _signal_views.signal_inputs(self.model, self.x),
+                    captions,
+                    [str(i) for i in ci],
+                    self.cmap,
+                    ["feature maps", path, f"epoch {epoch}"],
+                    [self._chosen_text(path, n_ch, short=True), "each row min-max"],
+                )
+            else:
+                image = feature_map_grid(
+                    maps[..., ci],
+                    inputs,
+                    cmap=self.cmap,
+                    captions=captions,
+                    channel_labels=[str(i) for i in ci],
+                    title=["feature maps", path, f"epoch {epoch}"],
+                    subtitle=[self._chosen_text(path, n_ch, short=True), "each tile min-max"],
+                )
             shape = "×".join(str(s) for s in maps.shape[1:])
             desc = (
                 f"**Outputs of {type(layer).__name__} `{path}`** (per sample {shape}) for {len(maps)} fixed "
@@ -181,6 +192,10 @@ class FeatureMaps(VizCallback):
                 f"min-max normalized on its own ({self.cmap}: dark = low, bright = high; an all-zero "
                 "(dead) channel is dark, another constant tile mid-colour; magenta = NaN/Inf). Step = epoch."
             )
+            if maps.ndim == 3:
+                desc = _signal_views.feature_rows_text(
+                    layer, path, shape, len(maps), self._chosen_text(path, n_ch), self.cmap
+                )
             frames.append(Frame(f"{self.view}/{path}", image, desc))
         return frames
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from keras_vizcallbacks import layers as L
 from keras_vizcallbacks import render
+from keras_vizcallbacks.callbacks import _signal_views
 from keras_vizcallbacks.callbacks._format import fmt_list
 from keras_vizcallbacks.callbacks.base import Frame, VizCallback
 from keras_vizcallbacks.explain import channel_summary, conv_kernels, largest_norm
@@ -143,9 +144,11 @@ class FilterGrid(VizCallback):
         fi, since = self._order[path], self._since[path]
         n_out, n_in = k.shape[:2]
         shown = k[fi] if self.show == "weights" else k[fi] - self._reference[path][fi]
-        rgb = layer is self._first and n_in == 3
+        rgb = layer is self._first and n_in == 3 and k.ndim != 3
         what = "weights" if self.show == "weights" else f"change since epoch {since}"
-        if rgb:
+        if k.ndim == 3:  # Conv1D: each filter a heat row per input channel (or one summary row)
+            how, tiles, _ = _signal_views.kernel_rows(shown, self.channels, self.max_channels, self.cmap)
+        elif rgb:
             how, tiles = "RGB = input channels", shown
         elif n_in == 1:
             how, tiles = "one input channel", shown
@@ -177,7 +180,9 @@ class FilterGrid(VizCallback):
             if self.show == "weights"
             else f"the change of each kernel since epoch {since} (the first rendered epoch; that frame is zero)"
         )
-        if rgb:
+        if k.ndim == 3:
+            how = _signal_views.kernel_rows(k[:1], self.channels, self.max_channels, self.cmap)[2]
+        elif rgb:
             how = "Each filter is a colour image, its 3 input channels as red, green and blue: grey = 0"
         elif n_in == 1:
             how = f"Each filter is one tile, colormap {self.cmap} (centre = 0)"

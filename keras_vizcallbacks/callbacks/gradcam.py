@@ -8,6 +8,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_vizcallbacks.callbacks import _signal_views
 from keras_vizcallbacks.callbacks._attribution import AttributionView
 from keras_vizcallbacks.callbacks.base import Frame
 from keras_vizcallbacks.explain import GradCAMExplainer, cam_method
@@ -22,6 +23,10 @@ class GradCAM(AttributionView):
     and its probability (green when right, red when wrong). The probe model and
     the compiled gradient function are built once in ``on_train_begin``; the
     fixed sample batch traces once.
+
+    1-D signals (Conv1D models, samples (N, steps, channels)): per sample the signal's channels
+    as lines and the map under them as a heat band, placed on the steps by receptive field.
+    Other input ranks (Conv3D volumes) are a ValueError at train begin.
 
     Args:
         log_dir: TensorBoard log directory.
@@ -101,6 +106,8 @@ class GradCAM(AttributionView):
     def draw(self, computed: dict[str, np.ndarray], epoch: int) -> list[Frame]:
         ex = self.explainer
         assert ex is not None
+        if ex.rank == 1:  # a 1-D signal: its channels as lines, the map as a heat band under them
+            return [_signal_views.grad_cam_frame(self, _signal_views.signals(self), computed, epoch)]
         images = self._display_images()
         maps = computed["maps"]
         panels = [images, overlay.overlay(images, maps, self.cmap, self.alpha)]

@@ -9,9 +9,16 @@ import keras
 import numpy as np
 
 from keras_vizcallbacks import render
+from keras_vizcallbacks.callbacks import _signal_views
 from keras_vizcallbacks.callbacks._attribution import AttributionView
 from keras_vizcallbacks.callbacks.base import Frame, Scalar
-from keras_vizcallbacks.explain import SALIENCY_REDUCTIONS, SaliencyExplainer, saliency_method, saliency_options
+from keras_vizcallbacks.explain import (
+    SALIENCY_REDUCTIONS,
+    SaliencyExplainer,
+    check_rank,
+    saliency_method,
+    saliency_options,
+)
 from keras_vizcallbacks.explain.saliency_methods import check_baseline
 from keras_vizcallbacks.render import overlay
 
@@ -28,6 +35,10 @@ class Saliency(AttributionView):
     Gradients evaluate their copies in fixed-size batches (one trace). Methods with
     a completeness check (Integrated Gradients) caption each sample with its gap and
     write the largest as the scalar ``<tag>/completeness_gap``.
+
+    1-D signals (samples (N, steps, channels)): per sample the signal's channels as lines and
+    the map under them as a heat band. Other input ranks (Conv3D volumes) are a ValueError at
+    train begin. Integer inputs (uint8 then Rescaling) are differentiated as the input cast to float.
 
     Args:
         log_dir: TensorBoard log directory.
@@ -92,6 +103,7 @@ class Saliency(AttributionView):
         self.reduce = reduce
         self.signed = signed
         self.explainer: SaliencyExplainer | None = None
+        self._rank = 2  # spatial axes of the samples: 2 (images) or 1 (signals), known in prepare
 
     def prepare(self, model: keras.Model) -> None:
         try:
@@ -99,10 +111,11 @@ class Saliency(AttributionView):
         except ValueError as e:
             raise ValueError(f"Saliency: {e}") from None
         self._load_samples(model)
-        inputs = self.explainer.prepare_inputs(self.x)  # wrong input structure: ValueError now
+        image = self.explainer.prepare_inputs(self.x)[self.explainer.image_index]  # wrong structure: ValueError now
+        self._rank = check_rank(np.shape(image), "Saliency", "its image input (the samples)")  # 2-D or 1-D only
         if "baseline" in self.explainer.options:  # a baseline of the wrong shape: ValueError now, not at epoch end
             try:
-                check_baseline(self.explainer.options["baseline"], np.shape(inputs[self.explainer.image_index]))
+                check_baseline(self.explainer.options["baseline"], np.shape(image))
             except ValueError as e:
                 raise ValueError(f"Saliency: {e}") from None
         self._check_targets(self.explainer.count_classes(self.x))  # a subclassed model is asked once
@@ -128,6 +141,8 @@ class Saliency(AttributionView):
     def draw(self, computed: dict[str, np.ndarray], epoch: int) -> list[Frame | Scalar]:
         ex = self.explainer
         assert ex is not None
+        if self._rank == 1:  # a 1-D signal: its channels as lines, the map as a heat band under them
+            return _signal_views.saliency_frames(self, _signal_views.signals(self), computed, epoch)
         images = self._display_images()
         maps = computed["maps"]
         kw = {"symmetric": self.signed, "percentile": self.percentile}

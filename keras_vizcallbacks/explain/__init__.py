@@ -38,7 +38,7 @@ from keras_vizcallbacks.explain.cam_methods import CAM_METHODS, CAMMethod, Maske
 from keras_vizcallbacks.explain.confusion import NORMALIZE as CONFUSION_NORMALIZE
 from keras_vizcallbacks.explain.confusion import confusion_matrix, normalize_confusion
 from keras_vizcallbacks.explain.filters import channel_summary, conv_kernels, filters
-from keras_vizcallbacks.explain.gradcam import CAMResult, GradCAMExplainer, cam_layer, grad_cam
+from keras_vizcallbacks.explain.gradcam import CAMResult, GradCAMExplainer, cam_layer, check_rank, grad_cam
 from keras_vizcallbacks.explain.projection import flip_signs, gram_schmidt_plane, pca2
 from keras_vizcallbacks.explain.saliency import REDUCTIONS as SALIENCY_REDUCTIONS
 from keras_vizcallbacks.explain.saliency import SaliencyExplainer, SaliencyResult, reduce_channels, saliency
@@ -104,6 +104,7 @@ __all__ = [
     "channel_summary",
     "check_filters",
     "check_input_range",
+    "check_rank",
     "choose_filters",
     "classes_and_confidence",
     "confusion_matrix",

@@ -22,6 +22,10 @@ and returns the layer's activations ``A`` (N, h, w, K) and the gradients
 * a callable ``fn(A, G)`` of your own: A and G float32 (N, *spatial, K),
   returning the map before the final ReLU, (N, *spatial); titled by its ``__name__``.
 
+1-D signals (Conv1D models, inputs (N, steps, C)) work the same way: their maps lie on the
+sequence, computed as maps one row high (a method and a callable get A and G as (N, 1, steps, K)).
+Other input ranks (Conv3D volumes) raise a ValueError naming the rank.
+
 Maps are placed on the input by receptive-field geometry: cell (r, c) is
 centred on input pixel ``offset + stride * (r, c)`` (see
 `keras_vizcallbacks.layers.geometry` and ``explain/_placement.py``), and pixels
@@ -59,34 +63,48 @@ def _output_rank(layer: keras.layers.Layer) -> int | None:
         return None
 
 
-def _candidates(model: keras.Model) -> list[tuple[str, keras.layers.Layer]]:
-    """Layers with a 2-D spatial output (N, h, w, C), nested models searched."""
-    return [(p, layer) for p, layer in L.spatial_output_layers(model) if _output_rank(layer) == 4]
+def _input_rank(model: keras.Model, image_input: str | int | None = None) -> int:
+    """Spatial axes of the image input: 2 for images (N, H, W, C), 1 for signals (N, steps, C)."""
+    idx = _targets.split_inputs(model, [None] * len(model.inputs), image_input)[0]
+    return len(model.inputs[idx].shape) - 2
 
 
-def cam_layer(model: keras.Model) -> tuple[str, keras.layers.Layer]:
-    """The default Grad-CAM layer: the last layer with a 2-D spatial output that is
-    a conv layer or an elementwise layer after one (its activation, batch norm,
-    residual add); never a pooling layer. Nested models are searched."""
-    chosen = [(p, layer) for p, layer in _candidates(model) if isinstance(layer, L.CONV_TYPES + L.ELEMENTWISE_TYPES)]
+def _candidates(model: keras.Model, rank: int = 2) -> list[tuple[str, keras.layers.Layer]]:
+    """Layers with a ``rank``-D spatial output ((N, h, w, C) or (N, steps, C)), nested models searched."""
+    return [(p, layer) for p, layer in L.spatial_output_layers(model) if _output_rank(layer) == rank + 2]
+
+
+def _axes(rank: int) -> str:
+    return "(batch, steps, channels)" if rank == 1 else "(batch, height, width, channels)"
+
+
+def cam_layer(model: keras.Model, rank: int | None = None) -> tuple[str, keras.layers.Layer]:
+    """The default Grad-CAM layer: the last layer with a spatial output of the input's rank (2-D
+    for images, 1-D for signals) that is a conv layer or an elementwise layer after one (its
+    activation, batch norm, residual add); never a pooling layer. Nested models are searched."""
+    rank = _input_rank(model) if rank is None else rank
+    found = _candidates(model, rank)
+    chosen = [(p, layer) for p, layer in found if isinstance(layer, L.CONV_TYPES + L.ELEMENTWISE_TYPES)]
     if not chosen:
-        spatial = [p for p, _ in _candidates(model)]
+        spatial = [p for p, _ in found]
         raise ValueError(
-            f"Model {model.name!r} has no convolution layer with a 2-D spatial output to explain. "
+            f"Model {model.name!r} has no convolution layer with a {rank}-D spatial output to explain. "
             f"Layers with spatial outputs: {spatial or 'none'}; pass layer=<name>."
         )
     return chosen[-1]
 
 
-def resolve_layer(model: keras.Model, layer: str | None) -> tuple[str, keras.layers.Layer]:
-    """``layer`` (a name, a nested path, or None for `cam_layer`) -> ``(path, layer)``.
+def resolve_layer(model: keras.Model, layer: str | None, rank: int | None = None) -> tuple[str, keras.layers.Layer]:
+    """``layer`` (a name, a nested path, or None for `cam_layer`) -> ``(path, layer)``; ``rank``: the
+    spatial axes of the maps (default: the image input's).
 
     Raises ValueError naming the layers that can be used.
     """
     _require_graph(model)
+    rank = _input_rank(model) if rank is None else rank
     if layer is None:
-        return cam_layer(model)
-    usable = [p for p, _ in _candidates(model)]
+        return cam_layer(model, rank)
+    usable = [p for p, _ in _candidates(model, rank)]
     try:
         path, found = L.find_layer(model, layer)
     except ValueError as e:
@@ -97,11 +115,23 @@ def resolve_layer(model: keras.Model, layer: str | None) -> tuple[str, keras.lay
         except Exception:
             shape = "unknown"
         raise ValueError(
-            f"Layer {path!r} ({type(found).__name__}, output shape {shape}) has no 2-D spatial output, "
-            f"so there is no map to draw. Layers with a spatial output (batch, height, width, channels): "
-            f"{_short(usable)}."
+            f"Layer {path!r} ({type(found).__name__}, output shape {shape}) has no {rank}-D spatial output, "
+            f"so there is no map to draw. Layers with a spatial output {_axes(rank)}: {_short(usable)}."
         )
     return path, found
+
+
+def check_rank(shape: tuple, what: str, where: str) -> int:
+    """The spatial axes (1 or 2) of an input of ``shape``; a ValueError naming the rank and what is
+    supported for any other (a Conv3D volume, a flat vector)."""
+    rank = len(shape) - 2
+    if rank not in (1, 2):
+        raise ValueError(
+            f"{what} draws maps on an image (batch, height, width, channels) or a 1-D signal (batch, steps, "
+            f"channels); {where} has shape {tuple(shape)}, rank {len(shape)} ({max(rank, 0)} spatial axes), "
+            "which it does not support. FilterGrid and FeatureMaps draw layers of any rank (Conv3D included)."
+        )
+    return rank
 
 
 def _require_graph(model: keras.Model) -> None:
@@ -126,8 +156,8 @@ def _short(items: list[str], limit: int = 30) -> str:
 class CAMResult:
     """What one call of `GradCAMExplainer` returns (numpy, float32 maps)."""
 
-    maps: np.ndarray  # (N, H, W) placed on the input (or raw, with upsample=False)
-    raw: np.ndarray  # (N, h, w) at the layer's resolution, ReLU applied, not normalized
+    maps: np.ndarray  # (N, H, W) placed on the input (or raw, with upsample=False); (N, steps) for 1-D signals
+    raw: np.ndarray  # (N, h, w) at the layer's resolution, ReLU applied, not normalized; (N, cells) for 1-D
     classes: np.ndarray  # int (N,): the class each map explains
     logits: np.ndarray  # (N, K)
     probabilities: np.ndarray  # (N, classes)
@@ -165,16 +195,17 @@ class GradCAMExplainer:
         self.model = model
         self.entry: CAMMethod = cam_method(method)
         self.method = method
-        self.path, self.layer = resolve_layer(model, layer)
+        _require_graph(model)
         self.image_index, _ = _targets.split_inputs(model, [None] * len(model.inputs), image_input)
         self.input_shape = tuple(model.inputs[self.image_index].shape)
-        if len(self.input_shape) != 4:
-            raise ValueError(
-                f"Grad-CAM places maps on a 2-D image input (batch, height, width, channels); input "
-                f"{self.image_index} of model {model.name!r} has shape {self.input_shape}."
-            )
+        self.rank = check_rank(self.input_shape, "Grad-CAM", f"input {self.image_index} of model {model.name!r}")
+        self.path, self.layer = resolve_layer(model, layer, self.rank)
         self.channels_first = getattr(self.layer, "data_format", "channels_last") == "channels_first"
         self.geometry = L.geometry(model, self.path)
+        # 1-D maps are placed (and computed) as maps one row high: (N, 1, steps)
+        g = self.geometry
+        self._geometry_2d = g if self.rank == 2 else L.Geometry((1.0, *g.stride), (0.0, *g.offset), (1.0, *g.size))
+        self.map_size = tuple(self.input_shape[1:3]) if self.rank == 2 else (1, self.input_shape[1])
         self.split = L.split_at(model, self.path)
         self.squash = L.final_squashing(model)
         self.n_classes = n_classes(tuple(self.split.model.outputs[1].shape))
@@ -246,10 +277,13 @@ class GradCAMExplainer:
             a = self._channels_last(_backend.to_numpy(a)).astype(np.float32)
             g = self._channels_last(_backend.to_numpy(g)).astype(np.float32)
             cls = _backend.to_numpy(cls).astype(np.int32)
+            if self.rank == 1:  # (N, steps, K) -> (N, 1, steps, K): every method works on 2-D maps
+                a, g = a[:, None], g[:, None]
             pre = self.entry.fn(a, g)
         else:
             a, logits, cls = self.fn(xs, target)
             a = self._channels_last(_backend.to_numpy(a))
+            a = a[:, None] if self.rank == 1 else a
             cls = _backend.to_numpy(cls).astype(np.int32)
             pre = self.entry.fn(a, _Masked(self, xs, cls))
         pre = np.asarray(pre)
@@ -259,7 +293,9 @@ class GradCAMExplainer:
                 "(the activations' shape without the channel axis)."
             )
         raw = np.maximum(np.nan_to_num(pre, nan=0.0, posinf=0.0, neginf=0.0), 0.0).astype(np.float32)
-        maps = place_on_input(raw, self.geometry, self.input_shape[1:3]) if upsample else raw
+        maps = place_on_input(raw, self._geometry_2d, self.map_size) if upsample else raw
+        if self.rank == 1:
+            raw, maps = raw[:, 0], maps[:, 0]
         if normalize:
             maps = normalize_maps(maps)
         logits = _backend.to_numpy(logits).astype(np.float32)
@@ -280,10 +316,10 @@ class _Masked:
 
     def __init__(self, explainer: GradCAMExplainer, xs: list[np.ndarray], classes: np.ndarray) -> None:
         self.ex, self.xs, self.classes = explainer, xs, classes
-        self.size = explainer.input_shape[1:3]
+        self.size = explainer.map_size
 
     def place(self, maps: np.ndarray) -> np.ndarray:
-        return place_on_input(maps, self.ex.geometry, self.size)
+        return place_on_input(maps, self.ex._geometry_2d, self.size)
 
     def scores(self, i: int, masks: np.ndarray) -> np.ndarray:
         ex, xs, size = self.ex, self.xs, self.size
@@ -294,6 +330,7 @@ class _Masked:
             m = np.zeros((bs, *size), dtype=np.float32)  # fixed batch: one trace
             m[: stop - start] = masks[start:stop]
             batch = [np.repeat(v[i : i + 1], bs, axis=0) for v in xs]
+            m = m.reshape((bs, *ex.input_shape[1:-1]))  # a 1-D map (1, steps) masks the signal's steps
             batch[ex.image_index] = (batch[ex.image_index] * m[..., None]).astype(np.float32)
             target = np.full(bs, self.classes[i], dtype=np.int32)
             s = _backend.to_numpy(ex.score_fn(batch, target))
@@ -331,11 +368,12 @@ def grad_cam(
     normalize: bool = True,
     image_input: str | int | None = None,
 ) -> np.ndarray:
-    """Class activation maps for ``images``: float32 (N, H, W), or (N, h, w) with ``upsample=False``.
+    """Class activation maps for ``images``: float32 (N, H, W), or (N, h, w) with ``upsample=False``;
+    for 1-D signals (Conv1D models, inputs (N, steps, C)) (N, steps), or (N, cells).
 
     Args:
         model: a Sequential or functional classifier (nested base models allowed).
-        images: a batch (N, H, W, C); for multi-input models a list or dict of
+        images: a batch (N, H, W, C), or of 1-D signals (N, steps, C); for multi-input models a list or dict of
             arrays (the other inputs are held fixed).
         layer: layer name or nested path; ``None`` picks the last conv layer (or its
             activation) with a spatial output, searching nested models.

@@ -23,7 +23,12 @@ every call.
 ``reduce`` turns the per-channel attribution (N, H, W, C) into one map per
 image: ``"max_abs"`` (default, the original saliency map), ``"mean_abs"``,
 ``"sum"`` (signed; e.g. Integrated Gradients' per-pixel share of the score),
-``"l2"``, or ``None`` for the raw (N, H, W, C) array.
+``"l2"``, or ``None`` for the raw (N, H, W, C) array. 1-D signals (N, steps, C) give maps
+(N, steps) the same way.
+
+Integer image inputs (``keras.Input(dtype="uint8")`` then a Rescaling layer) are differentiated
+as the input cast to float (``explain/_float_input.py``): the maps equal those of the same model
+built with a float input, where a model's own cast to the integer dtype would give zeros.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ import numpy as np
 from keras_vizcallbacks import _backend
 from keras_vizcallbacks import layers as L
 from keras_vizcallbacks.explain import _targets
+from keras_vizcallbacks.explain._float_input import float_input
 from keras_vizcallbacks.explain._outputs import logits_to_probabilities, n_classes
 from keras_vizcallbacks.explain.saliency_methods import (
     Gradients,
@@ -119,7 +125,7 @@ class SaliencyExplainer:
         self.image_index = _targets.split_inputs(model, [None] * n_in, image_input)[0] if L.has_graph(model) else 0
         if L.has_graph(model):
             probe = L.build_probe(model, [], logits=True)
-            net = probe.model
+            net = float_input(probe.model, self.image_index)  # an integer image input: d score / d float(x)
             self.squash = L.final_squashing(model)
             self.differentiates = "logits" if self.squash else "output"
             self.n_classes = n_classes(tuple(net.outputs[-1].shape))
