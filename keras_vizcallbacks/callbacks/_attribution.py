@@ -130,6 +130,13 @@ class AttributionView(VizCallback):
             return f" of output {ex.output} `{ex.output_name}`"
         return ""
 
+    def _title(self, parts: list[str], epoch: int) -> list[str]:
+        """The header's parts: the view's, then the output of a multi-output model (``→ area``), then the epoch."""
+        ex = self.explainer  # type: ignore[attr-defined]
+        if len(getattr(ex.model, "outputs", None) or []) > 1 and getattr(ex, "output_name", None):
+            parts = [*parts, f"→ {ex.output_name}"]
+        return [*parts, f"epoch {epoch}"]
+
     def _score_text(self, what: str = "logit") -> str:
         """``; score = the class logit (pre-softmax) of output 'x'`` (what is differentiated)."""
         ex = self.explainer  # type: ignore[attr-defined]

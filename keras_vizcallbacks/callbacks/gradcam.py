@@ -122,7 +122,7 @@ class GradCAM(AttributionView):
         )
         grid = overlay.sample_grid(panels, captions, correct=correct)
         bar = overlay.colour_bar(grid.shape[1], self.cmap, ("0 (no evidence)", f"map max  (epoch {epoch})"))
-        image = header(np.concatenate([grid, bar], axis=0), [ex.title, ex.path, f"epoch {epoch}"])
+        image = header(np.concatenate([grid, bar], axis=0), self._title([ex.title, ex.path], epoch))
         h, w = computed["raw"].shape[1:3]
         geo = ex.geometry
         desc = (

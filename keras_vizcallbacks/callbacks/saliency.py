@@ -154,7 +154,7 @@ class Saliency(AttributionView):
         top_label = "max" if pct is None else f"p{pct:g}"
         ends = ("-" + top_label, "+" + top_label) if self.signed else ("min", top_label)
         bar = overlay.colour_bar(grid.shape[1], self.cmap, (ends[0], f"{ends[1]}  (epoch {epoch})"))
-        image = render.header(np.concatenate([grid, bar], axis=0), ["saliency", ex.title, f"epoch {epoch}"])
+        image = render.header(np.concatenate([grid, bar], axis=0), self._title(["saliency", ex.title], epoch))
         opts = ", ".join(f"{k}={v!r}" for k, v in self.method_options.items() if not isinstance(v, np.ndarray))
         top = "its maximum" if pct is None else f"its {pct:g}th percentile (clipped above)"
         if self.signed:
