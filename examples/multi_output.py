@@ -6,7 +6,7 @@ The class head gets the usual views (Grad-CAM for the predicted class, the confu
 the regression head gets Grad-CAM and saliency of a score function, ``target=lambda y: y[:, 0]``,
 the predicted area itself, and the captions show its value beside the true area.
 
-    python examples/multi_output.py            # 2000 images, 8 epochs, about a minute on 2 cores
+    python examples/multi_output.py            # 2000 images, 8 epochs, a few minutes on 2 cores
     python examples/multi_output.py --small    # 96 images, 2 epochs (the test)
     tensorboard --logdir logs --samples_per_plugin=images=1000 --host 127.0.0.1
 

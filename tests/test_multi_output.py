@@ -268,3 +268,49 @@ def test_callable_target_with_the_wrong_shape_is_refused_before_training(tmp_pat
     assert int(model.optimizer.iterations.numpy()) == 0
     with pytest.raises(ValueError, match="one score per example"):  # the function API, at its call
         kv.explain.saliency(model, x[:2], output="class", class_index=lambda p: p * 2.0)
+
+
+def test_header_names_the_output_and_stays_legible(tmp_path):
+    from keras_vizcallbacks.render.legibility import problems, recording
+
+    x, y, area, _ = shapes_data(8)
+    model = two_heads()
+    cam = kv.GradCAM(str(tmp_path), (x[:3], [area[:3], y[:3]]), output="size", target=size_unit)
+    sal = kv.Saliency(str(tmp_path), x[:3], output="class")
+    model.fit(x, [area, y], epochs=1, verbose=0, callbacks=[cam, sal])
+    for view, expected in ((cam, "→ size"), (sal, "→ class")):
+        with recording() as drawn:
+            (frame,) = [f for f in view.draw(view.compute(0), 0) if hasattr(f, "image")]
+        texts = [d.text for d in drawn if d.kind == "text"]
+        assert any(expected in t for t in texts), texts
+        assert not problems(drawn, frame.image.shape[1])
+
+
+def test_callable_target_on_a_segmentation_map(tmp_path):
+    """A score function reduces a (N, H, W, classes) output: the sum of one class channel."""
+    x, _, _, _ = shapes_data(8)
+    keras.utils.set_random_seed(4)
+    inp = keras.Input((SIZE, SIZE, 3))
+    c1 = keras.layers.Conv2D(6, 3, padding="same", activation="relu", name="c1")(inp)
+    seg = keras.layers.Conv2D(3, 1, activation="softmax", name="seg")(c1)
+    model = keras.Model(inp, seg)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+
+    def channel_1(y):
+        return keras.ops.sum(y[..., 1], axis=(1, 2))
+
+    r = GradCAMExplainer(model, "c1").explain(x[:3], channel_1, upsample=False, normalize=False)
+    xt = tf.constant(x[:3])
+    with tf.GradientTape() as tape:
+        a = model.get_layer("c1")(xt)
+        tape.watch(a)
+        s = tf.reduce_sum(model.get_layer("seg")(a)[..., 1], axis=(1, 2))
+    g, a = tape.gradient(s, a).numpy().astype(np.float64), a.numpy().astype(np.float64)
+    reference = np.maximum((a * g.mean(axis=(1, 2), keepdims=True)).sum(axis=-1), 0.0)
+    np.testing.assert_allclose(r.raw, reference, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(r.scores, s.numpy(), rtol=1e-5)
+    with pytest.raises(ValueError, match=r"\(batch, classes\)"):  # a class target has no class to pick
+        GradCAMExplainer(model, "c1").explain(x[:3], 1)
+    cam = kv.GradCAM(str(tmp_path), x[:3], layer="c1", target=channel_1)
+    model.fit(x, np.zeros((8, SIZE, SIZE), dtype=np.int32), epochs=1, verbose=0, callbacks=[cam])
+    assert [r.step for r in read_run(str(tmp_path))["grad_cam/c1"]] == [0]
