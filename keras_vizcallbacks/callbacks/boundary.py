@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import keras
+import numpy as np
 
 from keras_vizcallbacks import layers as L
 from keras_vizcallbacks.callbacks._samples import check_classes, fixed_labelled_data
@@ -90,7 +91,7 @@ class DecisionBoundary(VizCallback):
         self.max_points = max_points
         self.batch_size = batch_size
         self.fixed_axes = fixed_axes
-        if isinstance(output, bool) or not (output is None or isinstance(output, (str, int))):
+        if isinstance(output, bool) or not (output is None or isinstance(output, (str, int, np.integer))):
             raise ValueError(f"output must be None, an output name or an output index, got {output!r}.")
         self.output = output
         self.explainer: DecisionRegionExplainer | None = None
