@@ -141,13 +141,14 @@ def test_single_output_model_is_unchanged_by_output():
         )
 
 
-@pytest.mark.parametrize("form", ["list", "dict"])
+@pytest.mark.parametrize("form", ["list", "dict", "dataset"])
 def test_labels_given_per_output_follow_output(tmp_path, form):
     x, y, area, _ = shapes_data(24)
     model = two_heads()
     labels = [area, y] if form == "list" else {"size": area, "class": y}
     first = [area[:4], y[:4]] if form == "list" else {"size": area[:4], "class": y[:4]}
-    cm = kv.ConfusionMatrix(str(tmp_path), (x, labels), output="class")
+    data = (x, labels) if form != "dataset" else tf.data.Dataset.from_tensor_slices((x, labels)).batch(8)
+    cm = kv.ConfusionMatrix(str(tmp_path), data, output="class")
     cam = kv.GradCAM(str(tmp_path), (x[:4], first), target="true", output=1)
     model.fit(x, [area, y], epochs=1, verbose=0, callbacks=[cm, cam])
     np.testing.assert_array_equal(cm.y, y)
