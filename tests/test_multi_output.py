@@ -315,3 +315,16 @@ def test_callable_target_on_a_segmentation_map(tmp_path):
     cam = kv.GradCAM(str(tmp_path), x[:3], layer="c1", target=channel_1)
     model.fit(x, np.zeros((8, SIZE, SIZE), dtype=np.int32), epochs=1, verbose=0, callbacks=[cam])
     assert [r.step for r in read_run(str(tmp_path))["grad_cam/c1"]] == [0]
+
+
+def test_scorecam_with_a_callable_target_scores_masked_images_by_it():
+    x, _, _, _ = shapes_data(3)
+    model = two_heads(compile_=False)
+    ex = GradCAMExplainer(model, "c2", "scorecam", output="size", batch_size=8)
+    r = ex.explain(x, size_unit, upsample=False, normalize=False)
+    assert r.raw.shape == (3, 5, 5) and np.isfinite(r.raw).all() and r.raw.max() > 0
+    np.testing.assert_allclose(r.scores, model.predict(x, verbose=0)[0][:, 0], rtol=1e-5, atol=1e-6)
+    _, masked_scores = ex._compiled(size_unit)  # the function that scores the masked copies
+    masked = (x * np.linspace(0, 1, SIZE, dtype=np.float32)[None, :, None, None]).astype(np.float32)
+    got = np.asarray(masked_scores([masked], np.full(3, -1, dtype=np.int32)))
+    np.testing.assert_allclose(got, model.predict(masked, verbose=0)[0][:, 0], rtol=1e-5, atol=1e-6)
