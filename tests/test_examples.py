@@ -35,6 +35,7 @@ def test_every_example_is_tested():
         "distributed_jax.py",  # run by tests/test_distributed_jax.py (it starts processes of its own)
         "distributed_mirrored.py",  # run by tests/test_distributed_tf.py (logical devices: a fresh process)
         "finetune_nested_resnet.py",
+        "multi_output.py",
         "seed_cifar10_airplane_car.py",
         "signals_1d.py",
         "tfdata_pipeline.py",
@@ -92,6 +93,15 @@ def test_finetune_nested_resnet_small(tmp_path, monkeypatch, capsys):
     assert [r.step for r in run["grad_cam/resnet50/conv4_block6_out"]] == [0, 1]
 
 
+def test_multi_output_small(tmp_path, monkeypatch, capsys):
+    log_dir = str(tmp_path / "multi")
+    assert run_example("multi_output.py", "--small", "--logdir", log_dir, monkeypatch=monkeypatch) == 0
+    run = read_run(log_dir)
+    for tag in ("grad_cam/conv2d_1", "grad_cam_area/conv2d_1", "saliency_area/smoothgrad", "confusion_matrix"):
+        assert [r.step for r in run[tag]] == [0, 1], sorted(run)
+    assert any(t.startswith("feature_maps/") for t in run)
+
+
 def test_two_moons_small(tmp_path, monkeypatch, capsys):
     log_dir = str(tmp_path / "moons")
     assert run_example("two_moons_decision_boundary.py", "--small", "--logdir", log_dir, monkeypatch=monkeypatch) == 0
@@ -111,6 +121,7 @@ def test_examples_write_a_new_log_dir_per_run(tmp_path, monkeypatch, capsys):
     single_process = [
         "custom_view.py",
         "finetune_nested_resnet.py",
+        "multi_output.py",
         "seed_cifar10_airplane_car.py",
         "signals_1d.py",
         "tfdata_pipeline.py",

@@ -305,3 +305,24 @@ def test_a_long_signal_keeps_its_spikes():
     spike_col = round(6 + (12345 + 0.5) / 16000 * (width - 12))
     line = ~(img[first : first + 8, spike_col - 2 : spike_col + 3] == kv.render.signal.PLOT_BG).all(axis=-1)
     assert line.any(), "the envelope does not reach the spike"
+
+
+def test_a_score_function_on_a_signal_model_shows_its_value(trained):
+    """A callable target on a 1-D model: the captions carry the score the maps explain (not '?'),
+    and that score is the function of the model's output."""
+    model, x, y, _ = trained
+    for view in (
+        kv.GradCAM("unused", samples=(x[:4], y[:4]), layer="c2", target=lambda out: out[:, 2]),
+        kv.Saliency("unused", samples=(x[:4], y[:4]), target=lambda out: out[:, 2]),
+    ):
+        view.set_model(model)
+        view.prepare(model)
+        computed = view.compute(0)
+        expected = model.predict(x[:4], verbose=0)[:, 2]
+        np.testing.assert_allclose(computed["scores"], expected, rtol=1e-4, atol=1e-6)
+        with recording() as drawn:
+            frames = [f for f in view.draw(computed, 0) if isinstance(f, Frame)]
+        texts = " ".join(d.text for d in drawn if d.kind == "text")
+        assert f"score: {float(expected[0]):.3g}" in texts and "score: ?" not in texts, texts
+        assert "a score function" in frames[0].description
+        view.on_close()

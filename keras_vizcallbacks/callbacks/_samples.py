@@ -87,6 +87,46 @@ def _add_batch_axis(x: Any) -> Any:
     return x[None]
 
 
+def _n_outputs(model: keras.Model) -> int:
+    try:
+        return len(model.outputs)
+    except Exception:
+        return 1
+
+
+def _output_names(model: keras.Model) -> list[str]:
+    names = []
+    for i, t in enumerate(model.outputs):
+        history = getattr(t, "_keras_history", None)
+        names.append(getattr(history[0], "name", f"output_{i}") if history else f"output_{i}")
+    return names
+
+
+def select_labels(y: Any, model: keras.Model, output: int | None, alias: Any = None, name: str = "samples") -> Any:
+    """The labels of output number ``output`` when a multi-output model's ``y`` holds one entry per
+    output: a list/tuple (by index) or a dict (by output name, or by ``alias``, the name the user
+    passed as ``output=``). ``output=None`` (a view that does not read outputs) drops such labels."""
+    if y is None or _n_outputs(model) < 2 or not isinstance(y, (list, tuple, dict)):
+        return y
+    if output is None:
+        return None
+    if isinstance(y, dict):
+        names = _output_names(model)
+        for key in (names[output], alias):
+            if isinstance(key, str) and key in y:
+                return y[key]
+        raise ValueError(
+            f"{name}: labels are a dict with keys {sorted(y)} but none is output {output} {names[output]!r}; "
+            "key the labels by output name."
+        )
+    if len(y) != _n_outputs(model):
+        raise ValueError(
+            f"{name}: labels are a list of {len(y)} arrays but the model has {_n_outputs(model)} outputs; "
+            "pass one array per output, in the model's output order."
+        )
+    return y[output]
+
+
 def model_input_shapes(model: keras.Model) -> list[tuple]:
     try:
         return [tuple(t.shape) for t in model.inputs]
@@ -101,8 +141,13 @@ def materialize(
     labels: Any = None,
     limit: int | None = None,
     name: str = "samples",
+    output: int | None = None,
+    output_alias: Any = None,
 ) -> tuple[Any, np.ndarray | None]:
     """Return ``(x, y)`` as numpy (x may be a list/dict for multi-input models).
+
+    A multi-output model's labels (a list or dict with one entry per output) are those of
+    output number ``output`` (`select_labels`).
 
     Raises ValueError naming the problem: empty, wrong rank/size/channels,
     labels that do not match.
@@ -121,6 +166,7 @@ def materialize(
         want_rank = len(shapes[0]) if shapes else None
         for element in samples:
             ex, ey = _split_xy(element, n_in)
+            ey = select_labels(ey, model, output, output_alias, name)
             ex, ey = _to_numpy(ex), (None if ey is None else _to_numpy(ey))
             if want_rank is not None and np.ndim(_first(ex)) == want_rank - 1:
                 ex = _add_batch_axis(ex)
@@ -137,10 +183,11 @@ def materialize(
         y = np.concatenate(ys) if len(ys) == len(xs) else None
     else:
         x, y = _split_xy(samples, n_in) if isinstance(samples, tuple) else (samples, None)
+        y = select_labels(y, model, output, output_alias, name)
         x = _to_numpy(x)
         y = None if y is None else _to_numpy(y)
     if labels is not None:
-        y = _to_numpy(labels)
+        y = _to_numpy(select_labels(labels, model, output, output_alias, name))
     _check_not_a_list_of_examples(x, shapes, name)
     check_inputs(x, model, name=name)  # before the slicing below: the error names the shape the caller passed
     n = len(_first(x))
@@ -150,7 +197,6 @@ def materialize(
         n = min(n, limit)
     if n == 0:
         raise ValueError(f"{name} is empty; pass at least one example.")
-    check_inputs(x, model, name=name)
     if y is not None:
         y = np.asarray(y)
         if len(y) != n:
@@ -205,7 +251,7 @@ def check_inputs(x: Any, model: keras.Model, name: str = "samples") -> None:
 
 
 def fixed_labelled_data(
-    data: Any, model: keras.Model, max_points: int, name: str
+    data: Any, model: keras.Model, max_points: int, name: str, output: int | None = None, output_alias: Any = None
 ) -> tuple[Any, np.ndarray, int, np.ndarray | None]:
     """``(x, y, n_total, chosen)``: at most ``max_points`` labelled examples, fixed once.
 
@@ -213,7 +259,9 @@ def fixed_labelled_data(
     spaced choice (``chosen``: their indices) so sorted data keeps every class.
     """
     is_stream = _is_dataset(data) or not isinstance(data, (tuple, list, dict, np.ndarray))
-    x, y = materialize(data, model, limit=max_points if is_stream else None, name=name)
+    x, y = materialize(
+        data, model, limit=max_points if is_stream else None, name=name, output=output, output_alias=output_alias
+    )
     if y is None:
         raise ValueError(
             f"{name}: no labels. Pass data as an (x, y) tuple of arrays or a tf.data.Dataset of (x, y) "

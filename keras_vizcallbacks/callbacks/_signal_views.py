@@ -42,7 +42,7 @@ def grad_cam_frame(view: Any, signals: np.ndarray, computed: dict[str, np.ndarra
     maps = computed["maps"]
     peak = [float(np.max(r)) if r.size else 0.0 for r in computed["raw"]]
     captions, correct = view._captions(
-        computed["classes"], computed["probabilities"], [f"map max {p:.3g}" for p in peak]
+        computed["classes"], computed["probabilities"], [f"map max {p:.3g}" for p in peak], computed.get("scores")
     )
     grid = signal_map_grid(signals, maps, captions, correct=correct, cmap=view.cmap)
     bar = overlay.colour_bar(grid.shape[1], view.cmap, ("0 (no evidence)", f"map max  (epoch {epoch})"))
@@ -53,8 +53,7 @@ def grad_cam_frame(view: Any, signals: np.ndarray, computed: dict[str, np.ndarra
         f"**{ex.title} of {type(ex.layer).__name__} `{ex.path}`** ({cells} cells) for {len(maps)} fixed 1-D "
         f"samples ({signals.shape[1]} steps), one panel each: {_lines_text(signals.shape[2])} (one vertical "
         f"scale per sample), and under them the map as a heat band ({view.cmap}), step for step.\n\n"
-        f"- Target: {view._target_text()}; score = the class logit"
-        f"{' (pre-' + ex.squash + ')' if ex.squash else ''}.\n"
+        f"- Target: {view._target_text()}{view._score_text()}.\n"
         f"- Placement: cell i is centred on step {geo.offset[0]:g} + {geo.stride[0]:g}·i (receptive-field "
         f"centres, each cell sees {geo.size[0]:g} steps), linear in between.\n"
         "- Normalization: ReLU, then each map min-max scaled on its own (blue = its minimum, red = its "
@@ -72,7 +71,7 @@ def saliency_frames(view: Any, signals: np.ndarray, computed: dict[str, np.ndarr
     maps = computed["maps"]
     gaps = np.abs(computed["delta"]).reshape(len(maps), -1).max(axis=1) if "delta" in computed else None
     extra = None if gaps is None else [f"gap {g:.2g}" for g in gaps]
-    captions, correct = view._captions(computed["classes"], computed["probabilities"], extra)
+    captions, correct = view._captions(computed["classes"], computed["probabilities"], extra, computed.get("scores"))
     pct = view.percentile
     grid = signal_map_grid(
         signals, maps, captions, correct=correct, cmap=view.cmap, symmetric=view.signed, percentile=pct
@@ -92,8 +91,8 @@ def saliency_frames(view: Any, signals: np.ndarray, computed: dict[str, np.ndarr
         f"{len(maps)} fixed 1-D samples ({signals.shape[1]} steps), one panel each: "
         f"{_lines_text(signals.shape[2])} (one vertical scale per sample), and under them the map as a heat band "
         f"({view.cmap}), step for step.\n\n"
-        f"- Target: {view._target_text()}; score = the class {ex.differentiates}"
-        f"{' (pre-' + ex.squash + ')' if ex.squash else ''}, differentiated w.r.t. the input steps.\n"
+        f"- Target: {view._target_text()}{view._score_text(ex.differentiates)}, differentiated w.r.t. the input "
+        "steps.\n"
         f"- Normalization: each map on its own, {scale}.\n"
         "- Caption: true class, predicted class and its probability (green = right, red = wrong)"
     )

@@ -6,11 +6,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import keras
+import numpy as np
 
 from keras_vizcallbacks import _checks
+from keras_vizcallbacks import layers as L
 from keras_vizcallbacks.callbacks._samples import check_classes, fixed_labelled_data
 from keras_vizcallbacks.callbacks.base import Frame, Scalar, VizCallback
-from keras_vizcallbacks.explain import BOUNDARY_MODES, DecisionRegionExplainer, DecisionRegions
+from keras_vizcallbacks.explain import BOUNDARY_MODES, DecisionRegionExplainer, DecisionRegions, check_classifier
 from keras_vizcallbacks.render.boundary import BoundaryFigure
 
 
@@ -48,6 +50,9 @@ class DecisionBoundary(VizCallback):
         fixed_axes: keep the axis limits from epoch to epoch: they change only when points leave
             them (``"embedding"``: also when all points fit in half, on a 1, 1.5, 2, 3, 4, 6, … ladder
             of standard deviations).
+        output: the classifier output drawn (its name or index), required for a model with several
+            outputs; labels given as a list or dict (one entry per output) follow it. A regression
+            output is refused.
         **options: the options every view takes (``every_n_epochs``, ``run_name``, ``on_error``, ...).
     """
 
@@ -68,6 +73,7 @@ class DecisionBoundary(VizCallback):
         max_points: int = 1000,
         batch_size: int | None = None,
         fixed_axes: bool = True,
+        output: str | int | None = None,
         **options: Any,
     ) -> None:
         super().__init__(log_dir, **options)
@@ -86,6 +92,9 @@ class DecisionBoundary(VizCallback):
         self.max_points = max_points
         self.batch_size = _checks.optional_integer(batch_size, "batch_size")
         self.fixed_axes = fixed_axes
+        if isinstance(output, bool) or not (output is None or isinstance(output, (str, int, np.integer))):
+            raise ValueError(f"output must be None, an output name or an output index, got {output!r}.")
+        self.output = output
         self.explainer: DecisionRegionExplainer | None = None
         self.tag = f"{self.view}/{mode}"
         self.last: DecisionRegions | None = None
@@ -94,7 +103,12 @@ class DecisionBoundary(VizCallback):
 
     def prepare(self, model: keras.Model) -> None:
         name = "DecisionBoundary data"
-        x, y, n_total, chosen = fixed_labelled_data(self.data, model, self.max_points, name)
+        try:
+            index = L.output_index(model, self.output)
+            check_classifier(model, index, "DecisionBoundary")
+        except ValueError as e:
+            raise ValueError(f"DecisionBoundary: {e}") from None
+        x, y, n_total, chosen = fixed_labelled_data(self.data, model, self.max_points, name, index, self.output)
         try:
             explainer = DecisionRegionExplainer(
                 model,
@@ -109,6 +123,7 @@ class DecisionBoundary(VizCallback):
                 batch_size=self.batch_size,
                 fixed_axes=self.fixed_axes,
                 share_pass=True,  # the data pass is shared with other views on the same data
+                output=index,
             )
         except ValueError as e:
             raise ValueError(f"DecisionBoundary: {e}") from None

@@ -16,6 +16,7 @@ from keras_vizcallbacks.explain import (
     CONFUSION_NORMALIZE,
     Predictor,
     SharedView,
+    check_classifier,
     classes_and_confidence,
     confusion_matrix,
     n_outputs,
@@ -45,6 +46,9 @@ class ConfusionMatrix(VizCallback):
         max_points: at most this many examples (evenly spaced from arrays, the first from a dataset).
         batch_size: rows per compiled call (default: about 2**21 input values per batch).
         cmap: a sequential matplotlib colormap.
+        output: the classifier output counted (its name or index), required for a model with several
+            outputs; labels given as a list or dict (one entry per output) follow it. A regression
+            output is refused.
         **options: the options every view takes (``every_n_epochs``, ``run_name``, ``on_error``, ...).
     """
 
@@ -61,6 +65,7 @@ class ConfusionMatrix(VizCallback):
         max_points: int = 10000,
         batch_size: int | None = None,
         cmap: str = "Blues",
+        output: str | int | None = None,
         **options: Any,
     ) -> None:
         super().__init__(log_dir, **options)
@@ -74,6 +79,10 @@ class ConfusionMatrix(VizCallback):
         self.max_points = max_points
         self.batch_size = _checks.optional_integer(batch_size, "batch_size")
         self.cmap = cmap
+        if isinstance(output, bool) or not (output is None or isinstance(output, (str, int, np.integer))):
+            raise ValueError(f"output must be None, an output name or an output index, got {output!r}.")
+        self.output = output
+        self.output_index = 0
         self.predictor: Predictor | None = None
         self.shared: SharedView | None = None
         self.counts: np.ndarray | None = None  # the last epoch's matrix
@@ -83,12 +92,18 @@ class ConfusionMatrix(VizCallback):
 
     def prepare(self, model: keras.Model) -> None:
         name = "ConfusionMatrix data"
-        x, y, n_total, chosen = fixed_labelled_data(self.data, model, self.max_points, name)
-        self.n_classes = check_classes("ConfusionMatrix", y, n_outputs(model), self.class_names)
+        try:
+            index = L.output_index(model, self.output)
+            check_classifier(model, index, "ConfusionMatrix")
+        except ValueError as e:
+            raise ValueError(f"ConfusionMatrix: {e}") from None
+        self.output_index = index
+        x, y, n_total, chosen = fixed_labelled_data(self.data, model, self.max_points, name, index, self.output)
+        self.n_classes = check_classes("ConfusionMatrix", y, n_outputs(model, output=index), self.class_names)
         self.x, self.y = x, y
-        self.predictor = Predictor(model, batch_size=self.batch_size, name="confusion_predict")
+        self.predictor = Predictor(model, batch_size=self.batch_size, name="confusion_predict", output=index)
         try:  # one data pass per epoch with the other views on the same model and data
-            self.shared = shared_pass(model, x, batch_size=self.predictor.batch_size_for(x))
+            self.shared = shared_pass(model, x, batch_size=self.predictor.batch_size_for(x), outputs=[index])
         except ValueError:  # a subclassed model (layers.ProbeError): its own prediction pass
             self.shared = None
         self._support = np.bincount(np.asarray(y, dtype=np.int64), minlength=self.n_classes)  # fixed: labels
@@ -101,7 +116,7 @@ class ConfusionMatrix(VizCallback):
         """One prediction pass -> the counts (on the training thread)."""
         assert self.predictor is not None
         if self.shared is not None:
-            probs = to_probabilities(self.shared.outputs(epoch)[L.OUTPUT], self.predictor.squash)
+            probs = to_probabilities(self.shared.outputs(epoch)[L.output_key(self.output_index)], self.predictor.squash)
         else:
             probs = self.predictor.probabilities(self.x)
         pred, _ = classes_and_confidence(probs)
@@ -177,8 +192,10 @@ class ConfusionMatrix(VizCallback):
         per_class = (
             f", `{self.view}/recall/<class>` and `{self.view}/precision/<class>`" if n <= self.SCALAR_CLASSES else ""
         )
+        names_out = L.output_names(self.predictor.model) if self.predictor is not None else []
+        of = f" of output {self.output_index} `{names_out[self.output_index]}`" if len(names_out) > 1 else ""
         return (
-            f"**Confusion matrix** on {self._data_note}: row = true class, column = predicted class; each cell "
+            f"**Confusion matrix**{of} on {self._data_note}: row = true class, column = predicted class; each cell "
             f"shows {shown}. The subtitle gives the epoch's accuracy (correct/total). Scalars in this run: "
             f"`{self.view}/accuracy`{per_class}. Step = epoch.\n\n"
             f"| class | examples |\n|---|---|\n{rows}"

@@ -38,10 +38,15 @@ class GradCAM(AttributionView):
         method: ``"gradcam"``, ``"gradcam++"``, ``"hirescam"``, ``"layercam"`` or ``"scorecam"``
             (`kv.explain.CAM_METHODS`), or a callable ``fn(A, G)`` returning the map before ReLU
             (its ``__name__`` titles the picture).
-        target: ``"predicted"`` (default), ``"true"`` (needs labels) or a class index.
+        target: ``"predicted"`` (default), ``"true"`` (needs labels), a class index, or a callable
+            ``score(outputs) -> (N,)`` written with ``keras.ops`` (e.g. ``lambda y: y[:, 0]`` for a
+            regression unit); it gets the chosen output inside the differentiated function, and the
+            captions show its value.
         class_names: one name per class, for the captions.
         max_samples: at most this many samples.
         image_input: the image input's name or index for multi-input models.
+        output: the output explained (its name or index), required for a model with several
+            outputs; labels given as a list or dict (one entry per output) follow it.
         cmap: matplotlib colormap of the heatmap; ``alpha`` its opacity.
         **options: the options every view takes (``every_n_epochs``, ``run_name``,
             ``on_error``, ...): see `VizCallback`.
@@ -56,11 +61,12 @@ class GradCAM(AttributionView):
         labels: Any = None,
         layer: str | None = None,
         method: str = "gradcam",
-        target: str | int = "predicted",
+        target: Any = "predicted",
         class_names: Sequence[str] | None = None,
         *,
         max_samples: int = 8,
         image_input: str | int | None = None,
+        output: str | int | None = None,
         cmap: str = "jet",
         alpha: float = 0.45,
         **options: Any,
@@ -73,6 +79,7 @@ class GradCAM(AttributionView):
             class_names=class_names,
             max_samples=max_samples,
             image_input=image_input,
+            output=output,
             cmap=cmap,
             alpha=alpha,
             **options,
@@ -84,7 +91,9 @@ class GradCAM(AttributionView):
 
     def prepare(self, model: keras.Model) -> None:
         try:
-            self.explainer = GradCAMExplainer(model, self.layer, self.method, image_input=self.image_input)
+            self.explainer = GradCAMExplainer(
+                model, self.layer, self.method, image_input=self.image_input, output=self.output
+            )
         except ValueError as e:
             raise ValueError(f"GradCAM: {e}") from None
         self._load_samples(model)
@@ -101,7 +110,10 @@ class GradCAM(AttributionView):
     def compute(self, epoch: int) -> dict[str, np.ndarray]:
         assert self.explainer is not None
         r = self.explainer.explain(self.x, self._class_index())
-        return {"maps": r.maps, "classes": r.classes, "probabilities": r.probabilities, "raw": r.raw}
+        out = {"maps": r.maps, "classes": r.classes, "probabilities": r.probabilities, "raw": r.raw}
+        if r.scores is not None:
+            out["scores"] = r.scores
+        return out
 
     def draw(self, computed: dict[str, np.ndarray], epoch: int) -> list[Frame]:
         ex = self.explainer
@@ -113,23 +125,22 @@ class GradCAM(AttributionView):
         panels = [images, overlay.overlay(images, maps, self.cmap, self.alpha)]
         peak = [float(np.max(r)) if r.size else 0.0 for r in computed["raw"]]
         captions, correct = self._captions(
-            computed["classes"], computed["probabilities"], [f"map max {p:.3g}" for p in peak]
+            computed["classes"], computed["probabilities"], [f"map max {p:.3g}" for p in peak], computed.get("scores")
         )
         grid = overlay.sample_grid(panels, captions, correct=correct)
         bar = overlay.colour_bar(grid.shape[1], self.cmap, ("0 (no evidence)", f"map max  (epoch {epoch})"))
-        image = header(np.concatenate([grid, bar], axis=0), [ex.title, ex.path, f"epoch {epoch}"])
+        image = header(np.concatenate([grid, bar], axis=0), self._title([ex.title, ex.path], epoch))
         h, w = computed["raw"].shape[1:3]
         geo = ex.geometry
         desc = (
             f"**{ex.title} of {type(ex.layer).__name__} `{ex.path}`** ({h}×{w} cells) for {len(maps)} fixed "
             f"samples: the input, then the map overlaid ({self.cmap}, alpha {self.alpha:g}).\n\n"
-            f"- Target: {self._target_text()}; score = the class logit"
-            f"{' (pre-' + ex.squash + ')' if ex.squash else ''}.\n"
+            f"- Target: {self._target_text()}{self._score_text()}.\n"
             f"- Placement: cell (r, c) is centred on input pixel {geo.offset[0]:g} + {geo.stride[0]:g}·r, "
             f"{geo.offset[1]:g} + {geo.stride[1]:g}·c (receptive-field centres), bilinear in between.\n"
             f"- Normalization: ReLU, then each map min-max scaled on its own (blue = its minimum, red = its "
             "maximum; an all-zero map stays blue).\n"
-            "- Caption: true class, predicted class and its probability (green = right, red = wrong), and the "
+            f"- Caption: {self._caption_text()}, and the "
             "map's maximum before scaling (after ReLU), which says how strong the evidence is. Step = epoch."
         )
         return [Frame(f"{self.view}/{ex.path}", image, desc)]

@@ -45,7 +45,10 @@ class Saliency(AttributionView):
         samples: the inputs: an array, an ``(x, y)`` tuple, or a dataset.
         labels: true classes; override ``y`` from ``samples``.
         method: ``"vanilla"``, ``"smoothgrad"``, ``"integrated_gradients"`` or ``"gradient_x_input"``.
-        target: ``"predicted"`` (default), ``"true"`` (needs labels) or a class index.
+        target: ``"predicted"`` (default), ``"true"`` (needs labels), a class index, or a callable
+            ``score(outputs) -> (N,)`` written with ``keras.ops`` (e.g. ``lambda y: y[:, 0]`` for a
+            regression unit); it gets the chosen output inside the differentiated function, and the
+            captions show its value.
         class_names: one name per class, for the captions.
         reduce: how channels become one map: ``"max_abs"`` (default), ``"mean_abs"``,
             ``"l2"`` or ``"sum"`` (signed, drawn on a diverging colormap).
@@ -54,6 +57,8 @@ class Saliency(AttributionView):
         percentile: the value drawn at full colour, per map (``None``: the maximum).
         max_samples: at most this many samples.
         image_input: the image input's name or index for multi-input models.
+        output: the output explained (its name or index), required for a model with several
+            outputs; labels given as a list or dict (one entry per output) follow it.
         cmap: colormap (default ``"inferno"``, ``"RdBu_r"`` for ``reduce="sum"``); ``alpha``
             the overlay's opacity.
         **options: the options every view takes (``every_n_epochs``, ``run_name``,
@@ -68,7 +73,7 @@ class Saliency(AttributionView):
         samples: Any,
         labels: Any = None,
         method: str = "vanilla",
-        target: str | int = "predicted",
+        target: Any = "predicted",
         class_names: Sequence[str] | None = None,
         *,
         reduce: str = "max_abs",
@@ -76,6 +81,7 @@ class Saliency(AttributionView):
         percentile: float | None = 99.0,
         max_samples: int = 8,
         image_input: str | int | None = None,
+        output: str | int | None = None,
         cmap: str | None = None,
         alpha: float = 0.6,
         **options: Any,
@@ -91,6 +97,7 @@ class Saliency(AttributionView):
             class_names=class_names,
             max_samples=max_samples,
             image_input=image_input,
+            output=output,
             cmap=cmap or ("RdBu_r" if signed else "inferno"),
             alpha=alpha,
             **options,
@@ -107,7 +114,9 @@ class Saliency(AttributionView):
 
     def prepare(self, model: keras.Model) -> None:
         try:
-            self.explainer = SaliencyExplainer(model, self.method, image_input=self.image_input, **self.method_options)
+            self.explainer = SaliencyExplainer(
+                model, self.method, image_input=self.image_input, output=self.output, **self.method_options
+            )
         except ValueError as e:
             raise ValueError(f"Saliency: {e}") from None
         self._load_samples(model)
@@ -118,7 +127,10 @@ class Saliency(AttributionView):
                 check_baseline(self.explainer.options["baseline"], np.shape(image))
             except ValueError as e:
                 raise ValueError(f"Saliency: {e}") from None
-        self._check_targets(self.explainer.count_classes(self.x))  # a subclassed model is asked once
+        if self.custom_target:
+            self._check_targets(None)
+        else:
+            self._check_targets(self.explainer.count_classes(self.x))  # a subclassed model is asked once
 
     def _display_images(self) -> np.ndarray:
         x = self.explainer.prepare_inputs(self.x)[self.explainer.image_index]  # type: ignore[union-attr]
@@ -134,6 +146,8 @@ class Saliency(AttributionView):
         assert self.explainer is not None
         r = self.explainer.explain(self.x, self._class_index(), reduce=self.reduce)
         out = {"maps": r.maps, "classes": r.classes, "probabilities": r.probabilities}
+        if r.scores is not None:
+            out["scores"] = r.scores
         if r.delta is not None:
             out["delta"] = r.delta
         return out
@@ -153,13 +167,15 @@ class Saliency(AttributionView):
         ]
         gaps = np.abs(computed["delta"]).reshape(len(maps), -1).max(axis=1) if "delta" in computed else None
         extra = None if gaps is None else [f"gap {g:.2g}" for g in gaps]
-        captions, correct = self._captions(computed["classes"], computed["probabilities"], extra)
+        captions, correct = self._captions(
+            computed["classes"], computed["probabilities"], extra, computed.get("scores")
+        )
         grid = overlay.sample_grid(panels, captions, correct=correct, panel_px=96)
         pct = self.percentile
         top_label = "max" if pct is None else f"p{pct:g}"
         ends = ("-" + top_label, "+" + top_label) if self.signed else ("min", top_label)
         bar = overlay.colour_bar(grid.shape[1], self.cmap, (ends[0], f"{ends[1]}  (epoch {epoch})"))
-        image = render.header(np.concatenate([grid, bar], axis=0), ["saliency", ex.title, f"epoch {epoch}"])
+        image = render.header(np.concatenate([grid, bar], axis=0), self._title(["saliency", ex.title], epoch))
         opts = ", ".join(f"{k}={v!r}" for k, v in self.method_options.items() if not isinstance(v, np.ndarray))
         top = "its maximum" if pct is None else f"its {pct:g}th percentile (clipped above)"
         if self.signed:
@@ -170,12 +186,12 @@ class Saliency(AttributionView):
             f"**{ex.title}** ({self.method}{', ' + opts if opts else ''}; channels reduced by `{self.reduce}`) "
             f"for {len(maps)} fixed samples: the input, the map ({self.cmap}), the map overlaid (alpha "
             f"{self.alpha:g}).\n\n"
-            f"- Target: {self._target_text()}; score = the class {ex.differentiates}"
-            f"{' (pre-' + ex.squash + ')' if ex.squash else ''}, differentiated w.r.t. the input pixels.\n"
+            f"- Target: {self._target_text()}{self._score_text(ex.differentiates)}, differentiated w.r.t. the "
+            "input pixels.\n"
             f"- Normalization: each map on its own, {scale}.\n"
         )
         tag = f"{self.view}/{self.method}"
-        desc += "- Caption: true class, predicted class and its probability (green = right, red = wrong)"
+        desc += f"- Caption: {self._caption_text()}"
         if gaps is None:
             desc += ". Step = epoch."
             return [Frame(tag, image, desc)]

@@ -14,6 +14,7 @@ probability helpers and the data pass shared by views on the same data.
 
 from keras_vizcallbacks.explain._batches import Predictor, batch_size_for, take_index
 from keras_vizcallbacks.explain._outputs import (
+    check_classifier,
     classes_and_confidence,
     logits_to_probabilities,
     n_classes,
@@ -23,7 +24,7 @@ from keras_vizcallbacks.explain._outputs import (
 from keras_vizcallbacks.explain._placement import normalize_maps, place_on_input
 from keras_vizcallbacks.explain._shared import SharedView, shared_passes
 from keras_vizcallbacks.explain._shared import register as shared_pass
-from keras_vizcallbacks.explain._targets import split_inputs
+from keras_vizcallbacks.explain._targets import check_score_function, is_score_function, score_name, split_inputs
 from keras_vizcallbacks.explain.activation_max import (
     REGULARIZATIONS,
     ActivationMaximizer,
@@ -102,9 +103,11 @@ __all__ = [
     "channel_means",
     "channel_stats",
     "channel_summary",
+    "check_classifier",
     "check_filters",
     "check_input_range",
     "check_rank",
+    "check_score_function",
     "choose_filters",
     "classes_and_confidence",
     "confusion_matrix",
@@ -117,6 +120,7 @@ __all__ = [
     "flip_signs",
     "grad_cam",
     "gram_schmidt_plane",
+    "is_score_function",
     "kernel_norms",
     "largest_norm",
     "logits_to_probabilities",
@@ -132,6 +136,7 @@ __all__ = [
     "saliency",
     "saliency_method",
     "saliency_options",
+    "score_name",
     "shared_pass",
     "shared_passes",
     "split_inputs",

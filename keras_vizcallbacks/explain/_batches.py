@@ -101,18 +101,24 @@ def batch_size_for(x: Any, batch_size: int | None = None) -> int:
 class Predictor:
     """A model's forward pass compiled once, run in fixed-size batches, returning probabilities.
 
-    ``squash`` is the model's final squashing (None when unknown); its outputs
-    become probabilities by `to_probabilities`.
+    ``squash`` is the final squashing of the output (None when unknown); its outputs
+    become probabilities by `to_probabilities`. ``output``: the index of the output read
+    (multi-output models; a dict of outputs is taken in `keras.tree.flatten` order, the
+    order of ``model.outputs``).
     """
 
-    def __init__(self, model: keras.Model, *, batch_size: int | None = None, name: str = "predict") -> None:
+    def __init__(
+        self, model: keras.Model, *, batch_size: int | None = None, name: str = "predict", output: int = 0
+    ) -> None:
         self.model = model
-        self.squash = squashing(model)
+        self.output = int(output)
+        self.squash = squashing(model, self.output)
         self.batch_size = batch_size
+        index = self.output
 
         def forward(x: Any) -> Any:
             out = model(x, training=False)
-            return out[0] if isinstance(out, (list, tuple)) else out
+            return keras.tree.flatten(out)[index] if isinstance(out, (list, tuple, dict)) else out
 
         self.fn = _backend.compile_function(forward, name=name, state=model)
 

@@ -51,14 +51,19 @@ def n_classes(logits_shape: Sequence[Any]) -> int:
     return _classes_of_units(k)
 
 
-def n_outputs(model: keras.Model, *, infer_shape: bool = False) -> int | None:
+def n_outputs(model: keras.Model, *, infer_shape: bool = False, output: int | None = None) -> int | None:
     """Number of classes the model scores (a 1-unit output is binary: 2), if its output shape is known.
 
+    ``output``: the index of the output (multi-output models); None for a model's only
+    output, and None is returned for a model with several outputs and no ``output``.
     ``infer_shape=True``: a model without symbolic outputs (subclassed) is asked
     for the output shape of its input shape (``compute_output_shape``).
     """
     try:
-        units = model.outputs[0].shape[-1]
+        outs = model.outputs
+        if output is None and len(outs) > 1:
+            return None
+        units = outs[output or 0].shape[-1]
     except Exception:
         if not infer_shape:
             return None
@@ -71,13 +76,66 @@ def n_outputs(model: keras.Model, *, infer_shape: bool = False) -> int | None:
     return _classes_of_units(units)
 
 
-def squashing(model: keras.Model) -> str | None:
-    """The model's final squashing (``"softmax"``/``"sigmoid"``); None when unknown (subclassed models:
-    `to_probabilities` then decides from the values)."""
+def squashing(model: keras.Model, output: int = 0) -> str | None:
+    """The final squashing (``"softmax"``/``"sigmoid"``) of output number ``output``; None when unknown
+    (subclassed models: `to_probabilities` then decides from the values)."""
     try:
-        return L.final_squashing(model)
+        return L.final_squashing(model, output)
     except Exception:
         return None
+
+
+_REGRESSION_LOSSES = ("squared", "absolute", "huber", "log_cosh", "logcosh", "mse", "mae", "mape", "msle", "poisson")
+_CLASSIFICATION_LOSSES = ("crossentropy", "hinge", "focal")
+
+
+def _loss_of(model: keras.Model, output: int) -> str | None:
+    """The lower-case name of the loss compiled for output number ``output``, if one is known."""
+    loss = getattr(model, "loss", None)
+    if isinstance(loss, (list, tuple)):
+        loss = loss[output] if output < len(loss) else None
+    elif isinstance(loss, dict):
+        names = L.output_names(model)
+        name = names[output] if output < len(names) else None
+        loss = loss.get(name) if name in loss else (list(loss.values())[output] if output < len(loss) else None)
+    if loss is None:
+        return None
+    if isinstance(loss, str):
+        return loss.lower()
+    name = getattr(loss, "name", None) or getattr(loss, "__name__", None) or type(loss).__name__
+    return str(name).lower()
+
+
+def check_classifier(model: keras.Model, output: int, who: str) -> None:
+    """ValueError unless output number ``output`` of ``model`` is a classifier's (batch, classes) output.
+
+    Refused: an output whose shape is not (batch, classes); one linear unit (not a sigmoid)
+    unless its compiled loss is a cross-entropy; an output compiled with a regression loss
+    (mean squared / absolute error, Huber, ...). Models without symbolic outputs pass.
+    """
+    try:
+        outs = model.outputs
+        shape = tuple(outs[output].shape)
+    except Exception:
+        return
+    names = L.output_names(model)
+    what = f"output {output} {names[output]!r}" if len(outs) > 1 else f"the output {names[output]!r}"
+    others = f" Outputs: {L.describe_outputs(model)}." if len(outs) > 1 else ""
+    loss = _loss_of(model, output)
+    if len(shape) != 2 or shape[-1] is None:
+        raise ValueError(
+            f"{who} needs a classifier's output (batch, classes); {what} of model {model.name!r} has shape "
+            f"{shape}.{others}"
+        )
+    regression_loss = loss is not None and any(k in loss for k in _REGRESSION_LOSSES)
+    classification_loss = loss is not None and any(k in loss for k in _CLASSIFICATION_LOSSES)
+    squash = squashing(model, output)
+    if regression_loss or (shape[-1] == 1 and squash != "sigmoid" and not classification_loss):
+        why = f"compiled with the regression loss {loss!r}" if regression_loss else "one linear unit (no sigmoid)"
+        raise ValueError(
+            f"{who} draws classes, but {what} of model {model.name!r} is a regression output ({why}).{others} "
+            "Pass output=<a classifier output>, or give a binary classifier a sigmoid unit."
+        )
 
 
 # --------------------------------------------------------------------------- probabilities

@@ -128,6 +128,7 @@ class Slice:
         self.eps = explainer.eps
         self.batch_size = explainer.batch_size
         self.predictor = explainer.predictor
+        self.output = explainer.output
         self.n_classes = explainer.n_classes
         self.grid_resolution = explainer.grid_resolution
         self.xlim: tuple[float, float] | None = None

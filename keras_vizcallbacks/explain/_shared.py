@@ -69,6 +69,7 @@ class SharedForward:
         self.batch_size = int(batch_size)
         self.paths: list[str] = []
         self.inputs_of: list[str] = []
+        self.output_indices: list[int] = [0]  # the model outputs read, each under `layers.output_key`
         self.fn: Any = None  # the compiled probe; rebuilt when a view asks for a tensor it lacks
         self.names: list[str] = []
         self.runs = 0  # passes run (tests and benchmarks count them)
@@ -76,14 +77,16 @@ class SharedForward:
         self._outputs: dict[str, np.ndarray] | None = None
         self._readers: set[int] = set()
 
-    def need(self, paths: Sequence[str] = (), inputs_of: Sequence[str] = ()) -> None:
+    def need(self, paths: Sequence[str] = (), inputs_of: Sequence[str] = (), outputs: Sequence[int] = ()) -> None:
         new_paths = [p for p in paths if p not in self.paths]
         new_inputs = [p for p in inputs_of if p not in self.inputs_of]
-        if new_paths or new_inputs or self.fn is None:
+        new_outputs = [int(i) for i in outputs if int(i) not in self.output_indices]
+        if new_paths or new_inputs or new_outputs or self.fn is None:
             self.paths += new_paths
             self.inputs_of += new_inputs
+            self.output_indices += new_outputs
             model = self._model()
-            probe = L.build_probe(model, self.paths, inputs_of=self.inputs_of, output=True)
+            probe = L.build_probe(model, self.paths, inputs_of=self.inputs_of, outputs=self.output_indices)
             probe_model = probe.model
             self.names = probe.names
             self.fn = _backend.compile_function(
@@ -105,7 +108,8 @@ class SharedForward:
 
 class SharedView:
     """One view's handle on a :class:`SharedForward`: ``outputs(epoch)`` -> ``{name: array}``
-    with the names it registered (layer paths, ``"<path>:input"``, ``OUTPUT``)."""
+    with the names it registered (layer paths, ``"<path>:input"``, ``OUTPUT`` and, for the other
+    outputs of a multi-output model, ``layers.output_key(i)``)."""
 
     def __init__(self, forward: SharedForward) -> None:
         self.forward = forward
@@ -129,8 +133,12 @@ def register(
     inputs_of: Sequence[str] = (),
     batch_size: int,
     key: tuple | None = None,
+    outputs: Sequence[int] = (),
 ) -> SharedView:
     """A handle on the shared pass of ``model`` over ``x`` that also returns the tapped tensors.
+
+    The pass always returns the model's first output (``OUTPUT``); ``outputs`` adds the
+    outputs with those indices (multi-output models), each under ``layers.output_key(i)``.
 
     ``key`` is ``fingerprint(x)`` when the caller has it. Raises ``layers.ProbeError``
     for models whose layers cannot be reached symbolically (subclassed): use a private pass.
@@ -140,7 +148,7 @@ def register(
     forward = passes.get(key)
     if forward is None:
         forward = passes[key] = SharedForward(model, x, batch_size)
-    forward.need(paths, inputs_of)
+    forward.need(paths, inputs_of, outputs)
     return SharedView(forward)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import keras
 import numpy as np
 
 from keras_vizcallbacks import _backend
@@ -221,6 +222,9 @@ class EmbeddingSlice(Slice):
         model = self.model
         if layer is None:
             found = L.last_dense(model)
+            out_path, out_layer = L.output_layer(model, self.output)
+            if len(L.output_names(model)) > 1 and isinstance(out_layer, keras.layers.Dense):
+                found = (out_path, out_layer)  # several heads: the chosen output's own Dense layer
             if found is None:
                 raise ValueError(
                     f"mode='embedding': model {model.name!r} has no Dense layer, so there is no default feature "
@@ -235,7 +239,7 @@ class EmbeddingSlice(Slice):
                     f"mode='embedding': no layer {layer!r} in model {model.name!r}. Layers: {L.all_layer_paths(model)}."
                 ) from None
             use_input = False
-            out_path, _ = L.output_layer(model)
+            out_path, _ = L.output_layer(model, self.output)
             if path == out_path:
                 raise ValueError(
                     f"mode='embedding': {path!r} is the output layer; pick a layer before it "
@@ -245,10 +249,10 @@ class EmbeddingSlice(Slice):
         self.layer_path = path
         self.use_input = use_input
         if use_input:
-            probe = L.build_probe(model, inputs_of=[path], output=True)
+            probe = L.build_probe(model, inputs_of=[path], output=True, output_index=self.output)
         else:
-            probe = L.build_probe(model, [path], output=True)
-        self.head = L.build_head(model, path, use_input=use_input)
+            probe = L.build_probe(model, [path], output=True, output_index=self.output)
+        self.head = L.build_head(model, path, use_input=use_input, output=self.output)
         self.feature_shape = tuple(int(d) for d in self.head.inputs[0].shape[1:])
         if int(np.prod(self.feature_shape)) < 2:
             raise ValueError(f"mode='embedding': layer {self.layer!r} has {self.feature_shape} features; need >= 2.")
@@ -269,6 +273,7 @@ class EmbeddingSlice(Slice):
         """Join the shared data pass (``share_pass``), then one forward pass and PCA fix the axis limits."""
         if self.share_pass and self.shared is None:
             tap = {"inputs_of": [self.layer_path]} if self.use_input else {"paths": [self.layer_path]}
+            tap["outputs"] = [self.output]
             self.shared = register(self.model, self.x, batch_size=self.data_batch_size, **tap)
         z = self.project()[3]
         if self.fixed_axes:
@@ -296,7 +301,7 @@ class EmbeddingSlice(Slice):
         n = n_rows(self.x)
         if self.shared is not None:
             outs = self.shared.outputs(epoch)
-            feats, out = outs[self.probe_names[0]], outs[L.OUTPUT]
+            feats, out = outs[self.probe_names[0]], outs[L.output_key(self.output)]
         else:
             feats, out = run_over(self.probe_fn, self.x, self.data_batch_size)
         f = feats.reshape(n, -1).astype(np.float64)

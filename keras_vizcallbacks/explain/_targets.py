@@ -9,6 +9,11 @@ output is a binary classifier: class 1 scores its logit, class 0 the negative.
 Targets travel as one int32 per image; ``-1`` means "the predicted class" and
 is resolved inside the compiled function from the same forward pass, so a
 changing prediction never retraces.
+
+A target may also be a callable ``score(outputs) -> (N,)``: it receives the chosen
+output (after the model's own final softmax / sigmoid, as ``model.predict`` returns it)
+as a backend tensor inside the differentiated function, so it is written with
+``keras.ops`` (e.g. ``lambda y: y[:, 0]`` for one regression unit). Its class is -1.
 """
 
 from __future__ import annotations
@@ -67,6 +72,64 @@ def score(logits: Any, target: Any) -> tuple[Any, Any]:
     cls = keras.ops.where(target < 0, predicted, target)
     picked = keras.ops.take_along_axis(z, keras.ops.expand_dims(cls, -1), axis=-1)
     return picked[:, 0], cls
+
+
+def is_score_function(target: Any) -> bool:
+    """True for a callable target ``score(outputs) -> (N,)`` (not a class index, label array or name)."""
+    return callable(target) and not isinstance(target, (str, bytes, np.ndarray, np.generic, int))
+
+
+def score_name(fn: Any) -> str:
+    """How a score function is named in descriptions: its ``__name__`` (a lambda: ``"a custom score"``)."""
+    name = getattr(fn, "__name__", None) or type(fn).__name__
+    return "a custom score" if name == "<lambda>" else f"`{name}`"
+
+
+def squashed(logits: Any, squash: str | None) -> Any:
+    """The model's output from its logits: the final softmax / sigmoid applied again (backend tensors)."""
+    if squash == "softmax":
+        return keras.ops.softmax(logits, axis=-1)
+    if squash == "sigmoid":
+        return keras.ops.sigmoid(logits)
+    return logits
+
+
+def custom_score(fn: Any, logits: Any, squash: str | None) -> tuple[Any, Any]:
+    """``(score (N,), class (N,) = -1)`` of a score function on the output with these logits."""
+    s = fn(squashed(keras.ops.cast(logits, "float32"), squash))
+    s = keras.ops.cast(s, "float32")
+    if len(s.shape) == 2 and s.shape[1] == 1:
+        s = s[:, 0]
+    if len(s.shape) != 1:
+        raise ValueError(
+            f"target={score_name(fn)} must return one score per example, shape (N,); it returns shape "
+            f"{tuple(s.shape)} on an output of shape {tuple(logits.shape)}."
+        )
+    return s, keras.ops.cast(keras.ops.zeros_like(s), "int32") - 1
+
+
+def check_score_function(fn: Any, output_shape: tuple, who: str) -> None:
+    """ValueError when ``fn`` run symbolically on an output of ``output_shape`` does not give one value
+    per example. A function that cannot run symbolically is checked at its first real call."""
+    spec = keras.KerasTensor((2, *[d if d is not None else 1 for d in output_shape[1:]]), dtype="float32")
+    try:
+        out = fn(spec)
+        shape = tuple(out.shape)
+    except Exception:
+        return
+    if shape not in ((2,), (2, 1)):
+        raise ValueError(
+            f"{who}: target={score_name(fn)} must return one score per example, shape (N,); on the output of "
+            f"shape {tuple(output_shape)} it returns shape {('N', *shape[1:]) if shape else ()}. "
+            "Reduce it, e.g. keras.ops.sum(y[..., k], axis=(1, 2)) for a map's class channel."
+        )
+
+
+def score_with(target: Any, squash: str | None) -> Any:
+    """The score function the compiled code applies: `score` for class targets, `custom_score` for a callable."""
+    if is_score_function(target):
+        return lambda logits, _t: custom_score(target, logits, squash)
+    return score
 
 
 def split_inputs(model: keras.Model, x: Any, image_input: str | int | None = None) -> tuple[int, list[Any]]:

@@ -32,9 +32,10 @@ import keras
 import numpy as np
 
 from keras_vizcallbacks import _checks
+from keras_vizcallbacks import layers as L
 from keras_vizcallbacks._backend import TracedFunction
 from keras_vizcallbacks.explain._batches import Predictor, n_rows
-from keras_vizcallbacks.explain._outputs import n_outputs
+from keras_vizcallbacks.explain._outputs import check_classifier, n_outputs
 from keras_vizcallbacks.explain._regions import DecisionRegions, Slice
 from keras_vizcallbacks.explain._shared import SharedView
 from keras_vizcallbacks.explain._slices import SLICES
@@ -84,6 +85,8 @@ class DecisionRegionExplainer:
             positive.
         share_pass: ``"embedding"``: read the data pass shared with the other views registered on the
             same model and data (one forward pass per epoch for all of them); joined in `start`.
+        output: for multi-output models, the classifier output whose regions are drawn (its name or
+            index; required when the model has several outputs). A regression output is refused.
     """
 
     def __init__(
@@ -102,6 +105,7 @@ class DecisionRegionExplainer:
         fixed_axes: bool = True,
         align_signs: bool = True,
         share_pass: bool = False,
+        output: str | int | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}.")
@@ -111,6 +115,8 @@ class DecisionRegionExplainer:
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size!r}.")
         self.model = model
+        self.output = L.output_index(model, output)
+        check_classifier(model, self.output, "Decision regions")
         self.x = x if not _is_array(x) else np.asarray(x)
         self.y = None if y is None else self._labels(y)
         if self.y is not None and len(self.y) != n_rows(self.x):
@@ -120,11 +126,11 @@ class DecisionRegionExplainer:
         self.align_signs = align_signs
         self.share_pass = share_pass
         self.batch_size = batch_size
-        self.predictor = Predictor(model, batch_size=batch_size)
+        self.predictor = Predictor(model, batch_size=batch_size, output=self.output)
         self.mode = self._resolve_mode(mode, layer, features)
         kind = SLICES[self.mode]
         self.grid_resolution = grid_resolution or kind.default_resolution
-        self.n_classes = n_outputs(model)
+        self.n_classes = n_outputs(model, output=self.output)
         self.slice: Slice = kind(self, layer, features, anchors)
 
     # ----------------------------------------------------------------- setup
@@ -214,6 +220,7 @@ def decision_regions(
     eps: float | None = None,
     anchors: Sequence[int] | None = None,
     batch_size: int | None = None,
+    output: str | int | None = None,
 ) -> DecisionRegions:
     """The decision regions of ``model`` on a 2-D slice chosen by ``mode`` (see the module docstring).
 
@@ -231,6 +238,7 @@ def decision_regions(
         eps=eps,
         anchors=anchors,
         batch_size=batch_size,
+        output=output,
     )()
 
 

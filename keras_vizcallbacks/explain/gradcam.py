@@ -158,9 +158,10 @@ class CAMResult:
 
     maps: np.ndarray  # (N, H, W) placed on the input (or raw, with upsample=False); (N, steps) for 1-D signals
     raw: np.ndarray  # (N, h, w) at the layer's resolution, ReLU applied, not normalized; (N, cells) for 1-D
-    classes: np.ndarray  # int (N,): the class each map explains
+    classes: np.ndarray  # int (N,): the class each map explains (-1 for a callable target)
     logits: np.ndarray  # (N, K)
-    probabilities: np.ndarray  # (N, classes)
+    probabilities: np.ndarray  # (N, classes); (N, 0) for an output that is not (batch, classes)
+    scores: np.ndarray | None = None  # float32 (N,): the differentiated score of each image
 
 
 class GradCAMExplainer:
@@ -181,6 +182,8 @@ class GradCAMExplainer:
         image_input: for multi-input models, the image input's name or index
             (default: the first 4-D input). The other inputs are held fixed.
         batch_size: Score-CAM's masked images are evaluated in batches of this size.
+        output: for multi-output models, the output explained (its name or index; the
+            output layer's name works). Required when the model has several outputs.
     """
 
     def __init__(
@@ -191,11 +194,14 @@ class GradCAMExplainer:
         *,
         image_input: str | int | None = None,
         batch_size: int = 64,
+        output: str | int | None = None,
     ) -> None:
         self.model = model
         self.entry: CAMMethod = cam_method(method)
         self.method = method
         _require_graph(model)
+        self.output = L.output_index(model, output)
+        self.output_name = L.output_names(model)[self.output]
         self.image_index, _ = _targets.split_inputs(model, [None] * len(model.inputs), image_input)
         self.input_shape = tuple(model.inputs[self.image_index].shape)
         self.rank = check_rank(self.input_shape, "Grad-CAM", f"input {self.image_index} of model {model.name!r}")
@@ -206,13 +212,25 @@ class GradCAMExplainer:
         g = self.geometry
         self._geometry_2d = g if self.rank == 2 else L.Geometry((1.0, *g.stride), (0.0, *g.offset), (1.0, *g.size))
         self.map_size = tuple(self.input_shape[1:3]) if self.rank == 2 else (1, self.input_shape[1])
-        self.split = L.split_at(model, self.path)
-        self.squash = L.final_squashing(model)
-        self.n_classes = n_classes(tuple(self.split.model.outputs[1].shape))
+        self.split = L.split_at(model, self.path, self.output)
+        self.squash = L.final_squashing(model, self.output)
+        self.output_shape = tuple(self.split.model.outputs[1].shape)
+        try:
+            self.n_classes: int | None = n_classes(self.output_shape)
+        except ValueError:  # not (batch, classes): only a callable target can score it
+            self.n_classes = None
         self.batch_size = int(batch_size)
         self._multi = len(model.inputs) > 1
-        split = self.split
-        idx = self.image_index
+        self._functions: dict[Any, tuple[Any, Any]] = {}
+        self.fn, self.score_fn = self._compiled(None)
+
+    def _compiled(self, target: Any) -> tuple[Any, Any]:
+        """The compiled functions for class targets (``target`` None) or a score function, built once each."""
+        key = None if not _targets.is_score_function(target) else target
+        if key in self._functions:
+            return self._functions[key]
+        split, idx, model = self.split, self.image_index, self.model
+        scorer = _targets.score_with(key, self.squash)
 
         def run(xs: list[Any], delta: Any = None) -> Any:
             return split(list(xs) if self._multi else xs[idx], delta)
@@ -221,30 +239,33 @@ class GradCAMExplainer:
             # d score / d delta at delta = 0 is d score / d A (layers.split_at): only delta is differentiated
             def fn(ws: list[Any], xs: list[Any], target: Any) -> Any:
                 a, logits = run(xs, ws[0])
-                s, cls = _targets.score(logits, target)
+                s, cls = scorer(logits, target)
                 return s, (a, logits, cls)
 
-            _, (a, logits, cls), (g,) = _backend.value_and_grads(fn, [delta], xs, target)
-            return keras.ops.cast(a, "float32"), g, keras.ops.cast(logits, "float32"), cls
+            s, (a, logits, cls), (g,) = _backend.value_and_grads(fn, [delta], xs, target)
+            return keras.ops.cast(a, "float32"), g, keras.ops.cast(logits, "float32"), cls, s
 
         def forward(xs: list[Any], target: Any) -> Any:
             a, logits = run(xs)
-            _, cls = _targets.score(logits, target)
-            return keras.ops.cast(a, "float32"), keras.ops.cast(logits, "float32"), cls
+            s, cls = scorer(logits, target)
+            return keras.ops.cast(a, "float32"), keras.ops.cast(logits, "float32"), cls, s
 
         def masked_scores(xs: list[Any], target: Any) -> Any:
             _, logits = run(xs)
-            s, _ = _targets.score(logits, target)
+            s, _ = scorer(logits, target)
             return s
 
-        name = self.entry.name
+        name = self.entry.name if key is None else f"{self.entry.name}_custom"
         # state=model: on JAX the weights are arguments read at every call (the split shares the model's layers)
         if self.entry.gradients:
-            self.fn = _backend.compile_function(with_gradients, name=f"{name}_gradients", state=model)
-            self.score_fn = None
+            fns = (_backend.compile_function(with_gradients, name=f"{name}_gradients", state=model), None)
         else:
-            self.fn = _backend.compile_function(forward, name=f"{name}_forward", state=model)
-            self.score_fn = _backend.compile_function(masked_scores, name=f"{name}_scores", state=model)
+            fns = (
+                _backend.compile_function(forward, name=f"{name}_forward", state=model),
+                _backend.compile_function(masked_scores, name=f"{name}_scores", state=model),
+            )
+        self._functions[key] = fns
+        return fns
 
     # ------------------------------------------------------------------ public
     @property
@@ -253,7 +274,7 @@ class GradCAMExplainer:
 
     def compiled_functions(self) -> list[_backend.TracedFunction]:
         """The compiled functions this explainer calls (each counts its traces in ``.traces``)."""
-        return [self.fn] + ([] if self.score_fn is None else [self.score_fn])
+        return [f for pair in self._functions.values() for f in pair if f is not None]
 
     def prepare_inputs(self, x: Any) -> list[np.ndarray]:
         """Inputs as a list of numpy arrays in the model's order, the image as float32."""
@@ -267,13 +288,20 @@ class GradCAMExplainer:
     def explain(self, x: Any, class_index: Any = None, *, upsample: bool = True, normalize: bool = True) -> CAMResult:
         """Maps for a batch ``x`` (array, or list/dict for multi-input models).
 
-        ``class_index``: None (each image's predicted class), an int, or one int per image.
+        ``class_index``: None (each image's predicted class), an int, or one int per image;
+        or a callable ``score(outputs) -> (N,)`` written with ``keras.ops`` (see `_targets`).
         """
         xs = self.prepare_inputs(x)
         n = len(xs[self.image_index])
-        target = _targets.resolve(class_index, n, self.n_classes)
+        fn, score_fn = self._compiled(class_index)
+        if _targets.is_score_function(class_index):
+            target = np.full(n, _targets.PREDICTED, dtype=np.int32)
+        else:
+            if self.n_classes is None:
+                n_classes(self.output_shape)  # raises: a class target needs (batch, classes)
+            target = _targets.resolve(class_index, n, self.n_classes)
         if self.entry.gradients:
-            a, g, logits, cls = self.fn(xs, self.split.zeros(xs), target)
+            a, g, logits, cls, s = fn(xs, self.split.zeros(xs), target)
             a = self._channels_last(_backend.to_numpy(a)).astype(np.float32)
             g = self._channels_last(_backend.to_numpy(g)).astype(np.float32)
             cls = _backend.to_numpy(cls).astype(np.int32)
@@ -281,11 +309,11 @@ class GradCAMExplainer:
                 a, g = a[:, None], g[:, None]
             pre = self.entry.fn(a, g)
         else:
-            a, logits, cls = self.fn(xs, target)
+            a, logits, cls, s = fn(xs, target)
             a = self._channels_last(_backend.to_numpy(a))
             a = a[:, None] if self.rank == 1 else a
             cls = _backend.to_numpy(cls).astype(np.int32)
-            pre = self.entry.fn(a, _Masked(self, xs, cls))
+            pre = self.entry.fn(a, _Masked(self, xs, cls, score_fn))
         pre = np.asarray(pre)
         if pre.shape != a.shape[:-1]:
             raise ValueError(
@@ -299,8 +327,12 @@ class GradCAMExplainer:
         if normalize:
             maps = normalize_maps(maps)
         logits = _backend.to_numpy(logits).astype(np.float32)
-        probs = logits_to_probabilities(logits, self.squash).astype(np.float32)
-        return CAMResult(maps.astype(np.float32), raw, cls, logits, probs)
+        if logits.ndim == 2:
+            probs = logits_to_probabilities(logits, self.squash).astype(np.float32)
+        else:
+            probs = np.zeros((n, 0), dtype=np.float32)
+        scores = _backend.to_numpy(s).astype(np.float32)
+        return CAMResult(maps.astype(np.float32), raw, cls, logits, probs, scores)
 
     def __call__(self, x: Any, class_index: Any = None, **kwargs: Any) -> np.ndarray:
         return self.explain(x, class_index, **kwargs).maps
@@ -314,8 +346,11 @@ class _Masked:
     """The `MaskedScorer` a gradient-free method gets: placement on the input, and the target
     class's score of masked copies of image ``i`` in fixed batches of ``batch_size`` (one trace)."""
 
-    def __init__(self, explainer: GradCAMExplainer, xs: list[np.ndarray], classes: np.ndarray) -> None:
+    def __init__(
+        self, explainer: GradCAMExplainer, xs: list[np.ndarray], classes: np.ndarray, score_fn: Any = None
+    ) -> None:
         self.ex, self.xs, self.classes = explainer, xs, classes
+        self.score_fn = explainer.score_fn if score_fn is None else score_fn
         self.size = explainer.map_size
 
     def place(self, maps: np.ndarray) -> np.ndarray:
@@ -333,7 +368,7 @@ class _Masked:
             m = m.reshape((bs, *ex.input_shape[1:-1]))  # a 1-D map (1, steps) masks the signal's steps
             batch[ex.image_index] = (batch[ex.image_index] * m[..., None]).astype(np.float32)
             target = np.full(bs, self.classes[i], dtype=np.int32)
-            s = _backend.to_numpy(ex.score_fn(batch, target))
+            s = _backend.to_numpy(self.score_fn(batch, target))
             scores[start:stop] = s[: stop - start]
         return scores
 
@@ -344,16 +379,20 @@ _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def explainer(
-    model: keras.Model, layer: str | None = None, method: Method = "gradcam", image_input: str | int | None = None
+    model: keras.Model,
+    layer: str | None = None,
+    method: Method = "gradcam",
+    image_input: str | int | None = None,
+    output: str | int | None = None,
 ) -> GradCAMExplainer:
-    """A `GradCAMExplainer` for ``(model, layer, method)``, cached per model."""
-    key = (layer, method, image_input)
+    """A `GradCAMExplainer` for ``(model, layer, method, image_input, output)``, cached per model."""
+    key = (layer, method, image_input, output)
     try:
         per_model = _CACHE.setdefault(model, {})
     except TypeError:  # not weak-referenceable
-        return GradCAMExplainer(model, layer, method, image_input=image_input)
+        return GradCAMExplainer(model, layer, method, image_input=image_input, output=output)
     if key not in per_model:
-        per_model[key] = GradCAMExplainer(model, layer, method, image_input=image_input)
+        per_model[key] = GradCAMExplainer(model, layer, method, image_input=image_input, output=output)
     return per_model[key]
 
 
@@ -367,6 +406,7 @@ def grad_cam(
     upsample: bool = True,
     normalize: bool = True,
     image_input: str | int | None = None,
+    output: str | int | None = None,
 ) -> np.ndarray:
     """Class activation maps for ``images``: float32 (N, H, W), or (N, h, w) with ``upsample=False``;
     for 1-D signals (Conv1D models, inputs (N, steps, C)) (N, steps), or (N, cells).
@@ -377,7 +417,10 @@ def grad_cam(
             arrays (the other inputs are held fixed).
         layer: layer name or nested path; ``None`` picks the last conv layer (or its
             activation) with a spatial output, searching nested models.
-        class_index: None (each image's predicted class), an int, or one int per image.
+        class_index: None (each image's predicted class), an int, or one int per image; or a
+            callable ``score(outputs) -> (N,)`` written with ``keras.ops``, which gets the chosen
+            output (as ``model.predict`` returns it) inside the differentiated function, e.g.
+            ``lambda y: y[:, 0]`` for one regression unit.
         method: ``"gradcam"``, ``"gradcam++"``, ``"hirescam"``, ``"layercam"`` or ``"scorecam"``
             (the entries of `CAM_METHODS`), or a callable ``fn(A, G)``: A and G float32
             (N, *spatial, K), returning the map before the final ReLU, (N, *spatial).
@@ -386,11 +429,12 @@ def grad_cam(
         normalize: scale each map to [0, 1] (a constant map becomes zeros); with
             ``normalize=False`` the values are the method's own (ReLU applied).
         image_input: the image input's name or index for multi-input models.
+        output: the output explained, by name or index (required for multi-output models).
 
     The score is the target class's logit (pre-softmax), for a single sigmoid
     output the logit for class 1 and its negative for class 0. The explainer
     (probe model and compiled function) is built once per (model, layer,
     method) and cached while the model lives.
     """
-    ex = explainer(model, layer, method, image_input)
+    ex = explainer(model, layer, method, image_input, output)
     return ex.explain(images, class_index, upsample=upsample, normalize=normalize).maps

@@ -77,10 +77,11 @@ class SaliencyResult:
 
     maps: np.ndarray  # (N, H, W) reduced, or (N, H, W, C) with reduce=None
     attributions: np.ndarray  # (N, H, W, C) float32, per channel
-    classes: np.ndarray  # int (N,): the class each map explains
+    classes: np.ndarray  # int (N,): the class each map explains (-1 for a callable target)
     logits: np.ndarray  # (N, K) of the images themselves
-    probabilities: np.ndarray  # (N, classes)
+    probabilities: np.ndarray  # (N, classes); (N, 0) for an output that is not (batch, classes)
     delta: np.ndarray | None = None  # IG: sum(attributions) - (score(x) - score(baseline)), per image
+    scores: np.ndarray | None = None  # float32 (N,): the differentiated score of each image
 
 
 class SaliencyExplainer:
@@ -98,6 +99,8 @@ class SaliencyExplainer:
         image_input: for multi-input models, the image input's name or index
             (default: the first 4-D input); the other inputs are held fixed.
         batch_size: noisy / interpolated copies per gradient call.
+        output: for multi-output models, the output explained (its name or index; the
+            output layer's name works). Required when the model has several outputs.
         **options: the method's options: SmoothGrad ``n_samples`` (25), ``noise``
             (0.15 of each image's value range), ``seed`` (0); Integrated
             Gradients ``baseline`` (0.0: a number, or an array broadcastable to
@@ -111,9 +114,13 @@ class SaliencyExplainer:
         *,
         image_input: str | int | None = None,
         batch_size: int = 64,
+        output: str | int | None = None,
         **options: Any,
     ) -> None:
         self.model = model
+        self.output = L.output_index(model, output)
+        names = L.output_names(model)
+        self.output_name = names[self.output] if names else None
         self.entry: SaliencyMethod = saliency_method(method)
         self.method = method
         self.options = saliency_options(method, options)
@@ -123,31 +130,50 @@ class SaliencyExplainer:
         n_in = len(model.inputs) if L.has_graph(model) else 1
         self._multi = n_in > 1
         self.image_index = _targets.split_inputs(model, [None] * n_in, image_input)[0] if L.has_graph(model) else 0
+        self.output_shape: tuple | None = None
         if L.has_graph(model):
-            probe = L.build_probe(model, [], logits=True)
+            probe = L.build_probe(model, [], logits=True, output_index=self.output)
             net = float_input(probe.model, self.image_index)  # an integer image input: d score / d float(x)
-            self.squash = L.final_squashing(model)
+            self.squash = L.final_squashing(model, self.output)
             self.differentiates = "logits" if self.squash else "output"
-            self.n_classes = n_classes(tuple(net.outputs[-1].shape))
+            self.output_shape = tuple(net.outputs[-1].shape)
+            try:
+                self.n_classes: int | None = n_classes(self.output_shape)
+            except ValueError:  # not (batch, classes): only a callable target can score it
+                self.n_classes = None
         else:  # subclassed: no graph to take the logits from
             net = model
             self.squash = None
             self.differentiates = "output"
             self.n_classes = None
         idx = self.image_index
+        out_index = self.output
+        self._net = net
 
         def logits_of(xs: list[Any], image: Any) -> Any:
             inputs = list(xs)
             inputs[idx] = image
             out = net(inputs if self._multi else inputs[0], training=False)
-            if isinstance(out, (list, tuple)):
-                out = out[-1] if net is not model else out[0]
+            if isinstance(out, (list, tuple, dict)):
+                out = out[-1] if net is not model else keras.tree.flatten(out)[out_index]
             return out
+
+        self._logits_of = logits_of
+        self._functions: dict[Any, tuple[Any, Any]] = {}
+        self.fn, self.copies_fn = self._compiled(None)
+
+    def _compiled(self, target: Any) -> tuple[Any, Any]:
+        """The compiled functions for class targets (``target`` None) or a score function, built once each."""
+        key = None if not _targets.is_score_function(target) else target
+        if key in self._functions:
+            return self._functions[key]
+        logits_of, idx = self._logits_of, self.image_index
+        scorer = _targets.score_with(key, self.squash)
 
         def with_gradients(xs: list[Any], target: Any) -> Any:
             def fn(ws: list[Any], xs: list[Any], target: Any) -> Any:
                 logits = logits_of(xs, ws[0])
-                s, cls = _targets.score(logits, target)
+                s, cls = scorer(logits, target)
                 return s, (logits, cls)
 
             s, (logits, cls), (g,) = _backend.value_and_grads(fn, [xs[idx]], xs, target)
@@ -156,8 +182,13 @@ class SaliencyExplainer:
         # One function for the images themselves, one for batches of copies: each is
         # called with one shape only, so each traces once. state=model: on JAX the
         # weights are arguments read at every call (subclassed models included).
-        self.fn = _backend.compile_function(with_gradients, name=f"{method}_gradients", state=model)
-        self.copies_fn = _backend.compile_function(with_gradients, name=f"{method}_copies", state=model)
+        name = self.method if key is None else f"{self.method}_custom"
+        fns = (
+            _backend.compile_function(with_gradients, name=f"{name}_gradients", state=self.model),
+            _backend.compile_function(with_gradients, name=f"{name}_copies", state=self.model),
+        )
+        self._functions[key] = fns
+        return fns
 
     @property
     def title(self) -> str:
@@ -165,14 +196,18 @@ class SaliencyExplainer:
 
     def compiled_functions(self) -> list[_backend.TracedFunction]:
         """The compiled functions this explainer calls (each counts its traces in ``.traces``)."""
-        return [self.fn, self.copies_fn]
+        return [f for pair in self._functions.values() for f in pair]
+
+    def _output_of(self, xs: list[np.ndarray]) -> Any:
+        out = self.model(xs if self._multi else xs[0], training=False)
+        return keras.tree.flatten(out)[self.output] if isinstance(out, (list, tuple, dict)) else out
 
     def count_classes(self, x: Any) -> int:
         """The number of classes; a subclassed model (no graph) is asked once, on the inputs ``x``."""
         if self.n_classes is None:
-            xs = self.prepare_inputs(x)
-            out = self.model(xs if self._multi else xs[0], training=False)
-            self.n_classes = n_classes(tuple(np.shape(out)))
+            if self.output_shape is not None:
+                n_classes(self.output_shape)  # raises: not a (batch, classes) output
+            self.n_classes = n_classes(tuple(np.shape(self._output_of(self.prepare_inputs(x)))))
         return self.n_classes
 
     # ------------------------------------------------------------------ public
@@ -188,34 +223,42 @@ class SaliencyExplainer:
         return xs
 
     def explain(self, x: Any, class_index: Any = None, *, reduce: str | None = "max_abs") -> SaliencyResult:
-        """Attributions for a batch ``x``; ``class_index`` None (predicted), an int, or one per image."""
+        """Attributions for a batch ``x``; ``class_index`` None (predicted), an int, or one per image,
+        or a callable ``score(outputs) -> (N,)`` written with ``keras.ops`` (see `_targets`)."""
         if reduce not in REDUCTIONS:
             raise ValueError(f"Unknown reduce {reduce!r}; use one of {list(REDUCTIONS)}.")
         xs = self.prepare_inputs(x)
         img = xs[self.image_index]
         n = len(img)
-        if self.n_classes is None:  # subclassed: learn the output size from one call
-            self.n_classes = n_classes(tuple(np.shape(self.model(xs if self._multi else xs[0]))))
-        target = _targets.resolve(class_index, n, self.n_classes)
+        fn, copies_fn = self._compiled(class_index)
+        if _targets.is_score_function(class_index):
+            target = np.full(n, _targets.PREDICTED, dtype=np.int32)
+        else:
+            self.count_classes(xs if self._multi else xs[0])  # subclassed: learn the output size from one call
+            target = _targets.resolve(class_index, n, self.n_classes)
         # The images themselves: scores, gradients, logits and the resolved classes.
-        s, g, logits, cls = (_backend.to_numpy(v) for v in self.fn(xs, target))
+        s, g, logits, cls = (_backend.to_numpy(v) for v in fn(xs, target))
         cls = cls.astype(np.int32)
 
         def copies(owners: np.ndarray, make: Any) -> tuple[np.ndarray, np.ndarray]:
-            return self._run_copies(xs, owners, make, cls)
+            return self._run_copies(xs, owners, make, cls, copies_fn)
 
         attr, delta = self.entry.attribute(Gradients(img, g, s, cls, copies), self.options)
         attr = np.nan_to_num(attr.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
         logits = logits.astype(np.float32)
-        probs = logits_to_probabilities(logits, self.squash).astype(np.float32)
-        return SaliencyResult(reduce_channels(attr, reduce), attr, cls, logits, probs, delta)
+        if logits.ndim == 2:
+            probs = logits_to_probabilities(logits, self.squash).astype(np.float32)
+        else:
+            probs = np.zeros((n, 0), dtype=np.float32)
+        scores = np.asarray(s, dtype=np.float32)
+        return SaliencyResult(reduce_channels(attr, reduce), attr, cls, logits, probs, delta, scores)
 
     def __call__(self, x: Any, class_index: Any = None, **kwargs: Any) -> np.ndarray:
         return self.explain(x, class_index, **kwargs).maps
 
     # ------------------------------------------------------------------ batched copies
     def _run_copies(
-        self, xs: list[np.ndarray], owners: np.ndarray, make: Any, cls: np.ndarray
+        self, xs: list[np.ndarray], owners: np.ndarray, make: Any, cls: np.ndarray, copies_fn: Any = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Gradients and scores of copies ``make(start, stop)`` of images ``owners``.
 
@@ -238,7 +281,7 @@ class SaliencyExplainer:
                 copies = np.concatenate([copies, np.repeat(copies[-1:], pad, axis=0)])
             batch = [v[own] for v in xs]
             batch[self.image_index] = copies.astype(np.float32)
-            s, g, _, _ = self.copies_fn(batch, cls[own].astype(np.int32))
+            s, g, _, _ = (copies_fn or self.copies_fn)(batch, cls[own].astype(np.int32))
             grads[start:stop] = _backend.to_numpy(g)[: stop - start]
             scores[start:stop] = _backend.to_numpy(s)[: stop - start]
         return grads, scores
@@ -250,17 +293,21 @@ _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def explainer(
-    model: keras.Model, method: str = "vanilla", image_input: str | int | None = None, **options: Any
+    model: keras.Model,
+    method: str = "vanilla",
+    image_input: str | int | None = None,
+    output: str | int | None = None,
+    **options: Any,
 ) -> SaliencyExplainer:
     """A `SaliencyExplainer`, cached per model for hashable options."""
     try:
-        key = (method, image_input, tuple(sorted(options.items())))
+        key = (method, image_input, output, tuple(sorted(options.items())))
         hash(key)
         per_model = _CACHE.setdefault(model, {})
     except TypeError:  # an array baseline, or a model that cannot be weakly referenced
-        return SaliencyExplainer(model, method, image_input=image_input, **options)
+        return SaliencyExplainer(model, method, image_input=image_input, output=output, **options)
     if key not in per_model:
-        per_model[key] = SaliencyExplainer(model, method, image_input=image_input, **options)
+        per_model[key] = SaliencyExplainer(model, method, image_input=image_input, output=output, **options)
     return per_model[key]
 
 
@@ -272,6 +319,7 @@ def saliency(
     method: str = "vanilla",
     reduce: str | None = "max_abs",
     image_input: str | int | None = None,
+    output: str | int | None = None,
     **method_options: Any,
 ) -> np.ndarray:
     """Saliency maps for ``images``: float32 (N, H, W), or (N, H, W, C) with ``reduce=None``.
@@ -279,15 +327,19 @@ def saliency(
     Args:
         model: a Keras classifier.
         images: a batch (N, H, W, C); for multi-input models a list or dict of arrays.
-        class_index: None (each image's predicted class), an int, or one int per image.
+        class_index: None (each image's predicted class), an int, or one int per image; or a
+            callable ``score(outputs) -> (N,)`` written with ``keras.ops``, which gets the chosen
+            output (as ``model.predict`` returns it) inside the differentiated function.
         method: ``"vanilla"``, ``"smoothgrad"``, ``"integrated_gradients"`` or ``"gradient_x_input"``
             (the entries of `SALIENCY_METHODS`).
         reduce: ``"max_abs"``, ``"mean_abs"``, ``"sum"``, ``"l2"`` or ``None`` (raw per channel).
         image_input: the image input's name or index for multi-input models.
+        output: the output explained, by name or index (required for multi-output models).
         **method_options: SmoothGrad ``n_samples``, ``noise``, ``seed``; Integrated
             Gradients ``baseline``, ``steps``; any method ``batch_size``.
 
     Maps are not normalized: the values are gradients (or attributions) of the
     target class's logit.
     """
-    return explainer(model, method, image_input, **method_options).explain(images, class_index, reduce=reduce).maps
+    ex = explainer(model, method, image_input, output, **method_options)
+    return ex.explain(images, class_index, reduce=reduce).maps

@@ -16,17 +16,29 @@ from keras_vizcallbacks.layers.discovery import (
     ProbeError,
     all_layer_paths,
     conv_layers,
+    describe_outputs,
     final_squashing,
     find_layer,
     has_graph,
     image_input_index,
     is_model,
     iter_layers,
+    output_index,
     output_layer,
+    output_names,
     require_graph,
     spatial_output_layers,
 )
-from keras_vizcallbacks.layers.probes import LOGITS, OUTPUT, Probe, Visitor, build_probe, pre_activation, replay
+from keras_vizcallbacks.layers.probes import (
+    LOGITS,
+    OUTPUT,
+    Probe,
+    Visitor,
+    build_probe,
+    output_key,
+    pre_activation,
+    replay,
+)
 from keras_vizcallbacks.layers.receptive_field import Geometry, clip_windows, geometry
 from keras_vizcallbacks.layers.split import Split, split_at
 from keras_vizcallbacks.layers.surgery import build_head, last_dense
@@ -47,6 +59,7 @@ __all__ = [
     "build_probe",
     "clip_windows",
     "conv_layers",
+    "describe_outputs",
     "final_squashing",
     "find_layer",
     "geometry",
@@ -55,7 +68,10 @@ __all__ = [
     "is_model",
     "iter_layers",
     "last_dense",
+    "output_index",
+    "output_key",
     "output_layer",
+    "output_names",
     "pre_activation",
     "replay",
     "require_graph",

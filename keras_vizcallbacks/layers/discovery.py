@@ -171,21 +171,106 @@ def _activation_name(fn: Any) -> str | None:
     return name if isinstance(name, str) else None
 
 
-def output_layer(model: keras.Model) -> tuple[str, keras.layers.Layer]:
-    """The layer that produces the model's (first) output, nested models searched."""
+def _symbolic_outputs(model: keras.Model) -> list[Any] | None:
+    try:
+        outs = list(model.outputs)
+    except Exception:
+        return None
+    return outs or None
+
+
+def output_names(model: keras.Model) -> list[str]:
+    """The names of the model's outputs, in order: the name of the layer producing each
+    (the names ``model.fit`` keys losses and labels by). Empty for a model without symbolic outputs."""
+    outs = _symbolic_outputs(model)
+    if outs is None:
+        return []
+    names = []
+    for i, t in enumerate(outs):
+        history = getattr(t, "_keras_history", None)
+        names.append(getattr(history[0], "name", f"output_{i}") if history else f"output_{i}")
+    return names
+
+
+def describe_outputs(model: keras.Model) -> str:
+    """``0 'box' (None, 1), 1 'class' (None, 3) softmax``: each output's index, name, shape and squashing."""
+    outs = _symbolic_outputs(model) or []
+    parts = []
+    for i, (name, t) in enumerate(zip(output_names(model), outs, strict=True)):
+        try:
+            squash = final_squashing(model, i)
+        except Exception:
+            squash = None
+        parts.append(f"{i} {name!r} {tuple(t.shape)}{' ' + squash if squash else ''}")
+    return ", ".join(parts)
+
+
+def output_index(model: keras.Model, output: Any = None) -> int:
+    """The index of the output ``output`` names: an index, an output name (the output layer's name).
+
+    ``None`` is the only output of a single-output model; a model with several outputs
+    must be told which one (ValueError listing them). A model without symbolic outputs
+    (subclassed) takes an index (None: 0), applied to what its call returns.
+    """
+    if isinstance(output, bool):
+        raise ValueError(f"output must be an output name or index, got {output!r}.")
+    outs = _symbolic_outputs(model)
+    if outs is None:
+        if output is None:
+            return 0
+        if isinstance(output, int) or (hasattr(output, "__index__") and not isinstance(output, str)):
+            return int(output)
+        raise ValueError(
+            f"output={output!r}: model {model.name!r} ({type(model).__name__}) has no symbolic outputs to "
+            "look a name up in; pass the output's index in what the model returns."
+        )
+    n = len(outs)
+    if output is None:
+        if n == 1:
+            return 0
+        raise ValueError(
+            f"Model {model.name!r} has {n} outputs: {describe_outputs(model)}. Pass output=<name or index> "
+            "to choose the one this view explains."
+        )
+    if isinstance(output, str):
+        names = output_names(model)
+        tensor_names = [getattr(t, "name", None) for t in outs]
+        for i, (a, b) in enumerate(zip(names, tensor_names, strict=True)):
+            if output in (a, b):
+                return i
+        for i in range(n):  # a nested model's output layer, by its path or name
+            path, layer = output_layer(model, i)
+            if output in (path, layer.name):
+                return i
+        raise ValueError(f"Model {model.name!r} has no output named {output!r}; outputs: {describe_outputs(model)}.")
+    try:
+        i = int(output.__index__())
+    except Exception:
+        raise ValueError(f"output must be an output name or index, got {output!r}.") from None
+    if not 0 <= i < n:
+        raise ValueError(
+            f"output={i} is out of range: model {model.name!r} has {n} output(s): {describe_outputs(model)}."
+        )
+    return i
+
+
+def output_layer(model: keras.Model, output: int = 0) -> tuple[str, keras.layers.Layer]:
+    """The layer that produces the model's output number ``output`` (default the first), nested models searched."""
     layer = model.layers[-1] if isinstance(model, keras.Sequential) else None
+    inner_index = 0
     if layer is None:
-        history = getattr(model.outputs[0], "_keras_history", None)
+        history = getattr(model.outputs[output], "_keras_history", None)
         layer = history[0] if history else model.layers[-1]
+        inner_index = int(history[2]) if history else 0
     if is_model(layer):
-        path, inner = output_layer(layer)
+        path, inner = output_layer(layer, inner_index if len(layer.outputs) > inner_index else 0)
         return f"{layer.name}/{path}", inner
     return layer.name, layer
 
 
-def final_squashing(model: keras.Model) -> str | None:
-    """'softmax' or 'sigmoid' when the model's output layer squashes logits, else None."""
-    _, layer = output_layer(model)
+def final_squashing(model: keras.Model, output: int = 0) -> str | None:
+    """'softmax' or 'sigmoid' when the layer of output number ``output`` squashes logits, else None."""
+    _, layer = output_layer(model, output)
     if isinstance(layer, keras.layers.Softmax):
         return "softmax"
     if isinstance(layer, keras.layers.Activation):

@@ -117,6 +117,12 @@ LOGITS = "__logits__"
 OUTPUT = "__output__"
 
 
+def output_key(index: int) -> str:
+    """A probe's name for the model's output number ``index``: `OUTPUT` for the first, ``"__output_<i>__"``
+    for the others (`build_probe`'s ``outputs``)."""
+    return OUTPUT if int(index) == 0 else f"__output_{int(index)}__"
+
+
 class _PreActivation(keras.layers.Layer):
     """Calls ``layer`` with its activation replaced by the identity.
 
@@ -172,6 +178,8 @@ def build_probe(
     inputs_of: Sequence[str] = (),
     pre_activation_of: Sequence[str] = (),
     around: Mapping[str, Callable[[Any], Any]] | None = None,
+    output_index: int = 0,
+    outputs: Sequence[int] = (),
 ) -> Probe:
     """One model that returns several layers' outputs from a single forward pass.
 
@@ -181,8 +189,10 @@ def build_probe(
     output before their activation (key ``"<path>:pre"``, see
     `pre_activation`). ``logits=True`` adds the pre-softmax / pre-sigmoid
     value of the model's output under ``LOGITS``; ``output=True`` adds the
-    model's output under ``OUTPUT``. Outputs come in that order: ``paths``,
-    ``inputs_of``, ``pre_activation_of``, logits, output.
+    model's output under ``OUTPUT``. ``output_index`` says which of a multi-output
+    model's outputs ``logits`` and ``output`` take (default the first); ``outputs``
+    adds the outputs with these indices under `output_key` names. Outputs come in
+    that order: ``paths``, ``inputs_of``, ``pre_activation_of``, logits, output, outputs.
 
     ``around`` maps layer paths to functions of a tensor: the output of layer
     ``path`` goes through ``around[path]`` before the rest of the graph uses it
@@ -196,8 +206,8 @@ def build_probe(
     for p in wanted:
         if p not in table:
             raise ValueError(f"No layer path {p!r} in model {model.name!r}.")
-    out_path, _out_layer = output_layer(model)
-    squash = final_squashing(model) if logits else None
+    out_path, _out_layer = output_layer(model, output_index)
+    squash = final_squashing(model, output_index) if logits else None
 
     # Fast path: every tapped layer is top level and no logits surgery is needed.
     around = dict(around or {})
@@ -251,9 +261,12 @@ def build_probe(
         values.append(taps[f"{p}:pre"])
     if logits:
         names.append(LOGITS)
-        values.append(taps.get(LOGITS, outs[0]))
+        values.append(taps.get(LOGITS, outs[output_index]))
     if output:
         names.append(OUTPUT)
-        values.append(outs[0])
+        values.append(outs[output_index])
+    for i in outputs:
+        names.append(output_key(i))
+        values.append(outs[i])
     probe_model = keras.Model(inputs if len(inputs) > 1 else inputs[0], values, name=f"{model.name}_probe")
     return Probe(probe_model, names)

@@ -132,8 +132,9 @@ class Split:
         return np.zeros((n, *shape), dtype=np.float32)
 
 
-def split_at(model: keras.Model, path: str) -> Split:
-    """Split ``model`` at layer ``path`` (a path from `iter_layers`; nested models allowed).
+def split_at(model: keras.Model, path: str, output: int = 0) -> Split:
+    """Split ``model`` at layer ``path`` (a path from `iter_layers`; nested models allowed); the logits
+    are those of output number ``output`` (multi-output models).
 
     Raises ValueError (naming what is available) for an unknown path, the
     output layer itself, a layer the graph calls more than once (its output
@@ -146,7 +147,7 @@ def split_at(model: keras.Model, path: str) -> Split:
     target = table[path]
     if is_model(target) or isinstance(target, keras.layers.InputLayer):
         raise ValueError(f"{path!r} is a {type(target).__name__}; split the model at a layer inside it.")
-    out_path, _ = output_layer(model)
+    out_path, _ = output_layer(model, output)
     if path == out_path:
         raise ValueError(
             f"{path!r} produces the model's output; gradients of the logits with respect to it are trivial. "
@@ -159,13 +160,13 @@ def split_at(model: keras.Model, path: str) -> Split:
         calls[0] += 1
         return slot(a)
 
-    probe = build_probe(model, [path], logits=True, around={path: through_slot})
+    probe = build_probe(model, [path], logits=True, around={path: through_slot}, output_index=output)
     if calls[0] != 1:
         raise ValueError(
             f"Layer {path!r} is called {calls[0]} times in model {model.name!r}; its output, and the gradient "
             "with respect to it, is ambiguous. Pick a layer called once."
         )
-    return Split(probe.model, path, target, final_squashing(model), slot)
+    return Split(probe.model, path, target, final_squashing(model, output), slot)
 
 
 __all__ = ["Split", "split_at"]

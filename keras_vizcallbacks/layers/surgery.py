@@ -19,8 +19,9 @@ def last_dense(model: keras.Model) -> tuple[str, keras.layers.Layer] | None:
     return found
 
 
-def build_head(model: keras.Model, path: str, *, use_input: bool) -> keras.Model:
-    """A model from layer ``path``'s output (or input, ``use_input=True``) to the model's output.
+def build_head(model: keras.Model, path: str, *, use_input: bool, output: int = 0) -> keras.Model:
+    """A model from layer ``path``'s output (or input, ``use_input=True``) to the model's output
+    (number ``output`` of a multi-output model).
 
     It shares the model's layers (and weights). ``ValueError`` when the output
     does not depend on that tensor alone (a branch bypasses the layer).
@@ -40,7 +41,7 @@ def build_head(model: keras.Model, path: str, *, use_input: bool) -> keras.Model
     if "input" not in holder:
         raise ValueError(f"layer {path!r} was not reached while replaying model {model.name!r}.")
     try:
-        return keras.Model(holder["input"], outs[0], name=f"{model.name}_head")
+        return keras.Model(holder["input"], outs[output], name=f"{model.name}_head")
     except Exception as e:
         raise ValueError(
             f"mode='embedding': the model's output does not depend on layer {path!r} alone (a branch "
