@@ -10,7 +10,7 @@ import numpy as np
 
 from keras_vizcallbacks.callbacks._attribution import AttributionView
 from keras_vizcallbacks.callbacks.base import Frame
-from keras_vizcallbacks.explain import GradCAMExplainer, cam_method
+from keras_vizcallbacks.explain import SCORECAM_CHANNELS, GradCAMExplainer, cam_method, check_batch_size
 from keras_vizcallbacks.render import header, overlay
 
 
@@ -38,6 +38,12 @@ class GradCAM(AttributionView):
         max_samples: at most this many samples.
         image_input: the image input's name or index for multi-input models.
         cmap: matplotlib colormap of the heatmap; ``alpha`` its opacity.
+        batch_size: images per backend call (Score-CAM: masked copies per call); ``None`` derives
+            it from the layer shapes, so one call's activations and gradients stay under 256 MiB
+            (`kv.explain.MEMORY_BUDGET`), at most 64.
+        max_channels: Score-CAM scores the ``max_channels`` most active channels of each image
+            (largest mean activation; default 32, `kv.explain.SCORECAM_CHANNELS`); ``None`` scores
+            every channel (one forward pass per channel and image). Other methods ignore it.
         **options: the options every view takes (``every_n_epochs``, ``run_name``,
             ``on_error``, ...): see `VizCallback`.
     """
@@ -58,8 +64,11 @@ class GradCAM(AttributionView):
         image_input: str | int | None = None,
         cmap: str = "jet",
         alpha: float = 0.45,
+        batch_size: int | None = None,
+        max_channels: int | None = SCORECAM_CHANNELS,
         **options: Any,
     ) -> None:
+        batch_size = check_batch_size(batch_size)  # before super(): no side effects on a bad value
         super().__init__(
             log_dir,
             samples,
@@ -75,11 +84,20 @@ class GradCAM(AttributionView):
         self.layer = layer
         cam_method(method)  # unknown method: ValueError now
         self.method = method
+        self.batch_size = batch_size
+        self.max_channels = max_channels
         self.explainer: GradCAMExplainer | None = None
 
     def prepare(self, model: keras.Model) -> None:
         try:
-            self.explainer = GradCAMExplainer(model, self.layer, self.method, image_input=self.image_input)
+            self.explainer = GradCAMExplainer(
+                model,
+                self.layer,
+                self.method,
+                image_input=self.image_input,
+                batch_size=self.batch_size,
+                max_channels=self.max_channels,
+            )
         except ValueError as e:
             raise ValueError(f"GradCAM: {e}") from None
         self._load_samples(model)
@@ -125,4 +143,11 @@ class GradCAM(AttributionView):
             "- Caption: true class, predicted class and its probability (green = right, red = wrong), and the "
             "map's maximum before scaling (after ReLU), which says how strong the evidence is. Step = epoch."
         )
+        if not ex.entry.gradients:
+            k = ex.channels
+            scored = k if ex.max_channels is None or k is None else min(k, ex.max_channels)
+            desc += (
+                f"\n- Channels scored: {scored} of the layer's {k} per image (the most active: largest mean "
+                "activation; `max_channels`), one masked forward pass each; the others weigh 0."
+            )
         return [Frame(f"{self.view}/{ex.path}", image, desc)]

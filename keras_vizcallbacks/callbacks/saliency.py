@@ -11,7 +11,13 @@ import numpy as np
 from keras_vizcallbacks import render
 from keras_vizcallbacks.callbacks._attribution import AttributionView
 from keras_vizcallbacks.callbacks.base import Frame, Scalar
-from keras_vizcallbacks.explain import SALIENCY_REDUCTIONS, SaliencyExplainer, saliency_method, saliency_options
+from keras_vizcallbacks.explain import (
+    SALIENCY_REDUCTIONS,
+    SaliencyExplainer,
+    check_batch_size,
+    saliency_method,
+    saliency_options,
+)
 from keras_vizcallbacks.render import overlay
 
 
@@ -44,6 +50,9 @@ class Saliency(AttributionView):
         image_input: the image input's name or index for multi-input models.
         cmap: colormap (default ``"inferno"``, ``"RdBu_r"`` for ``reduce="sum"``); ``alpha``
             the overlay's opacity.
+        batch_size: images per gradient call (the samples, and SmoothGrad's / Integrated Gradients'
+            copies); ``None`` derives it from the layer shapes, so one call's activations and gradients
+            stay under 256 MiB (`kv.explain.MEMORY_BUDGET`), at most 64.
         **options: the options every view takes (``every_n_epochs``, ``run_name``,
             ``on_error``, ...): see `VizCallback`.
     """
@@ -66,8 +75,10 @@ class Saliency(AttributionView):
         image_input: str | int | None = None,
         cmap: str | None = None,
         alpha: float = 0.6,
+        batch_size: int | None = None,
         **options: Any,
     ) -> None:
+        batch_size = check_batch_size(batch_size)
         if reduce not in SALIENCY_REDUCTIONS or reduce is None:
             raise ValueError(f"reduce must be one of {[r for r in SALIENCY_REDUCTIONS if r]}, got {reduce!r}.")
         signed = reduce == "sum"
@@ -90,11 +101,14 @@ class Saliency(AttributionView):
         self.percentile = percentile
         self.reduce = reduce
         self.signed = signed
+        self.batch_size = batch_size
         self.explainer: SaliencyExplainer | None = None
 
     def prepare(self, model: keras.Model) -> None:
         try:
-            self.explainer = SaliencyExplainer(model, self.method, image_input=self.image_input, **self.method_options)
+            self.explainer = SaliencyExplainer(
+                model, self.method, image_input=self.image_input, batch_size=self.batch_size, **self.method_options
+            )
         except ValueError as e:
             raise ValueError(f"Saliency: {e}") from None
         self._load_samples(model)
