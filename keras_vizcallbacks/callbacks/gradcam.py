@@ -119,8 +119,7 @@ class GradCAM(AttributionView):
     def draw(self, computed: dict[str, np.ndarray], epoch: int) -> list[Frame]:
         ex = self.explainer
         assert ex is not None
-        images = self._display_images()
-        maps = computed["maps"]
+        images, maps = overlay.shrink_panels(self._display_images(), computed["maps"])  # large inputs: tiles
         panels = [images, overlay.overlay(images, maps, self.cmap, self.alpha)]
         peak = [float(np.max(r)) if r.size else 0.0 for r in computed["raw"]]
         captions, correct = self._captions(
@@ -143,6 +142,9 @@ class GradCAM(AttributionView):
             "- Caption: true class, predicted class and its probability (green = right, red = wrong), and the "
             "map's maximum before scaling (after ReLU), which says how strong the evidence is. Step = epoch."
         )
+        d = overlay.shrink_factor(*computed["maps"].shape[1:3])
+        if d > 1:
+            desc += f"\n- Shown at 1/{d} scale: each pixel the mean of {d}×{d} input (and map) pixels."
         if not ex.entry.gradients:
             k = ex.channels
             scored = k if ex.max_channels is None or k is None else min(k, ex.max_channels)

@@ -136,8 +136,7 @@ class Saliency(AttributionView):
     def draw(self, computed: dict[str, np.ndarray], epoch: int) -> list[Frame | Scalar]:
         ex = self.explainer
         assert ex is not None
-        images = self._display_images()
-        maps = computed["maps"]
+        images, maps = overlay.shrink_panels(self._display_images(), computed["maps"], 96)  # large inputs: tiles
         kw = {"symmetric": self.signed, "percentile": self.percentile}
         panels = [
             images,
@@ -167,6 +166,9 @@ class Saliency(AttributionView):
             f"{' (pre-' + ex.squash + ')' if ex.squash else ''}, differentiated w.r.t. the input pixels.\n"
             f"- Normalization: each map on its own, {scale}.\n"
         )
+        d = overlay.shrink_factor(*computed["maps"].shape[1:3], 96)
+        if d > 1:
+            desc += f"- Shown at 1/{d} scale: each pixel the mean of {d}×{d} input (and map) pixels.\n"
         tag = f"{self.view}/{self.method}"
         desc += "- Caption: true class, predicted class and its probability (green = right, red = wrong)"
         if gaps is None:

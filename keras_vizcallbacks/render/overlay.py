@@ -123,6 +123,18 @@ def shrink_factor(height: int, width: int, panel_px: int = 128) -> int:
     return 1 if side <= panel_px else -(-side // panel_px)
 
 
+def shrink_panels(images: np.ndarray, maps: np.ndarray, panel_px: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, H, W, C) and their maps (N, H, W) shrunk by `shrink_factor` (block means) before
+    they are coloured and blended, so a 224-px sample costs a 112-px tile's work; unchanged (the same
+    arrays) when the samples are no larger than ``panel_px``."""
+    d = shrink_factor(images.shape[1], images.shape[2], panel_px)
+    if d == 1:
+        return images, maps
+    m = np.asarray(maps)
+    small = block_mean(m[..., None] if m.ndim == 3 else m, d)
+    return block_mean(np.asarray(images), d), small[..., 0] if m.ndim == 3 else small
+
+
 def _captions_fit(captions: Sequence[Sequence[str]], width: int, size: int) -> bool:
     return all(text_size(line, size)[0] <= width - 6 for lines in captions for line in lines)
 
@@ -147,8 +159,8 @@ def sample_grid(
     224-px input is a 112-px tile, not a row of its own. The caption is drawn afterwards
     at ``font_size`` (default: legible in TensorBoard's card for the grid's width), in green
     for ``correct[i] is True``, red for ``False``. As many cells as fit ``max_width`` go in a
-    row (at least one); for shrunk panels, beyond two a row no more than let every caption
-    line fit its cell at the legible size (lines too long end in an ellipsis, as always).
+    row (at least one); beyond two a row, no more than let every caption line fit its cell at
+    the legible size (lines too long end in an ellipsis).
     """
     n, h, w = panels[0].shape[:3]
     d = shrink_factor(h, w, panel_px)
@@ -159,7 +171,7 @@ def sample_grid(
     big = [upscale(np.asarray(p, dtype=np.uint8), f) for p in panels]
     cell_w = len(big) * w * f + (len(big) - 1) * gap
     cols = max(1, min(n, (max_width + 2 * gap) // (cell_w + 2 * gap)))
-    if d > 1 and font_size is None and captions is not None:
+    if font_size is None and captions is not None:
         # text grows with the grid's width: beyond two cells a row, fewer cells if the captions would not fit
         while cols > 2 and not _captions_fit(captions, cell_w, legible_size(cols * cell_w + (cols + 1) * 2 * gap)):
             cols -= 1
@@ -234,4 +246,5 @@ __all__ = [
     "sample_grid",
     "scale_maps",
     "shrink_factor",
+    "shrink_panels",
 ]
