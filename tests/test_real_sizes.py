@@ -159,7 +159,7 @@ def test_scorecam_scores_only_the_most_active_channels():
     model = _logits_model()
     x, _ = random_data(3, seed=5)
     probe = keras.Model(model.inputs[0], [model.get_layer("c2").output, model.outputs[0]])
-    a, logits = (np.asarray(v) for v in probe(x))
+    a, logits = (keras.ops.convert_to_numpy(v) for v in probe(x))
     cls = np.argmax(logits, axis=1)
     geo = L.geometry(model, "c2")
     k = 3
@@ -167,7 +167,7 @@ def test_scorecam_scores_only_the_most_active_channels():
     for i in range(len(x)):
         keep = np.sort(np.argsort(-a[i].mean(axis=(0, 1)), kind="stable")[:k])
         masks = normalize_maps(place_on_input(np.moveaxis(a[i][..., keep], -1, 0), geo, (16, 16)))
-        scores = np.asarray(model(x[i : i + 1] * masks[..., None]))[:, cls[i]]
+        scores = keras.ops.convert_to_numpy(model(x[i : i + 1] * masks[..., None]))[:, cls[i]]
         w = np.exp(scores - scores.max())
         expected.append(np.maximum((a[i][..., keep] * (w / w.sum())).sum(-1), 0.0))
     got = kv.explain.grad_cam(model, x, layer="c2", method="scorecam", max_channels=k, upsample=False, normalize=False)
