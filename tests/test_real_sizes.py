@@ -77,7 +77,7 @@ def test_bad_batch_size_is_a_value_error_at_construction(tmp_path, bad):
         lambda: kv.GradCAM(str(tmp_path), (x, y), batch_size=bad),
         lambda: kv.Saliency(str(tmp_path), (x, y), batch_size=bad),
     ):
-        with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        with pytest.raises(ValueError, match="batch_size must be"):
             make()
     model = small_functional()
     with pytest.raises(ValueError, match="batch_size"):
