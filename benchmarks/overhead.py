@@ -29,6 +29,17 @@ over ``--memory-epochs`` epochs of a tiny model with every view.
     python benchmarks/overhead.py --quick         # a few minutes
     python benchmarks/overhead.py --json out.json # also write the results as JSON
     python benchmarks/overhead.py --quick --backend jax    # the same table on JAX (or torch)
+    python benchmarks/overhead.py --image-size 224 --backbone mobilenetv2   # real-size workload (below)
+
+Real-size workload (``--backbone mobilenetv2`` or ``resnet50``, ``weights=None``, nested in a
+functional model with a 4-class head, ``--image-size`` px, 16 samples): no training; each
+attribution view (Grad-CAM, Score-CAM, vanilla saliency, SmoothGrad, Integrated Gradients) is
+prepared as in ``on_train_begin`` and its ``compute`` + ``draw`` + PNG encoding timed directly
+(one warm-up call that traces, then the median of ``--reps`` calls), against one forward+backward
+pass of the 16 samples (gradient w.r.t. the input, compiled as the views compile) measured in the
+same process. Targets: Grad-CAM within 3x of one forward+backward; SmoothGrad and Integrated
+Gradients within 1.3x of their n forward+backward passes (n = copies / 16); Score-CAM capped
+(``max_channels``). Peak RSS is printed after each view. Not run in CI (minutes on 2 cores).
 
 The Keras backend is ``--backend`` (default: ``KERAS_BACKEND``, else TensorFlow), set
 before Keras is imported; ``--threads`` goes through ``_backend.limit_threads`` (TensorFlow's
@@ -77,7 +88,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-async", action="store_true", help="skip the 'all async' configuration")
     p.add_argument("--long-epochs", type=int, default=None, help="epochs of each long fit (default 6; 0 skips)")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON here")
+    p.add_argument(
+        "--backbone", choices=("mobilenetv2", "resnet50"), default=None, help="real-size workload (see the docstring)"
+    )
+    p.add_argument("--image-size", type=int, default=None, help="input size of the real-size workload (default 224)")
+    p.add_argument("--reps", type=int, default=2, help="real-size: timed calls per view after the warm-up call")
+    p.add_argument("--smoothgrad-samples", type=int, default=8, help="real-size: SmoothGrad's n_samples")
+    p.add_argument("--ig-steps", type=int, default=8, help="real-size: Integrated Gradients' steps")
+    p.add_argument(
+        "--view-batch-size", type=int, default=None, help="real-size: the views' batch_size (default: derived)"
+    )
+    p.add_argument(
+        "--views",
+        default="gradcam,scorecam,vanilla,smoothgrad,integrated_gradients",
+        help="real-size: comma-separated views to time",
+    )
     args = p.parse_args(argv)
+    if args.backbone and args.image_size is None:
+        args.image_size = 224
     quick = args.quick
     args.samples = args.samples or (2000 if quick else 10000)
     args.epochs = args.epochs or (3 if quick else 5)
@@ -595,5 +623,177 @@ def main() -> None:
         print(f"\nJSON: {ARGS.json}")
 
 
+# --------------------------------------------------------------------------- real-size workload
+
+
+def backbone_model(name: str, size: int, n_classes: int) -> keras.Model:
+    """A keras.applications backbone (weights=None: nothing downloaded), nested in a functional
+    model with global average pooling and a softmax head, as in transfer learning."""
+    make = {"mobilenetv2": keras.applications.MobileNetV2, "resnet50": keras.applications.ResNet50}[name]
+    base = make(include_top=False, weights=None, input_shape=(size, size, 3))
+    inp = keras.Input((size, size, 3), name="image")
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(base(inp))
+    out = keras.layers.Dense(n_classes, activation="softmax", name="head")(x)
+    return keras.Model(inp, out, name=f"{name}_classifier")
+
+
+def peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def real_size_views(samples: tuple, names: list[str], n: int) -> dict[str, tuple[Any, float]]:
+    """name -> (make(log_dir), forward+backward passes of the n samples the method needs)."""
+    bs = ARGS.view_batch_size
+    k, m = ARGS.smoothgrad_samples, ARGS.ig_steps
+    common = {"max_samples": n, "class_names": names, "batch_size": bs}
+    return {
+        "gradcam": (lambda d: kv.GradCAM(d, samples, **common), 1.0),
+        "scorecam": (lambda d: kv.GradCAM(d, samples, method="scorecam", **common), float("nan")),
+        "vanilla": (lambda d: kv.Saliency(d, samples, method="vanilla", **common), 1.0),
+        "smoothgrad": (
+            lambda d: kv.Saliency(d, samples, method="smoothgrad", method_options={"n_samples": k}, **common),
+            float(k + 1),  # n noisy copies, plus the images themselves
+        ),
+        "integrated_gradients": (
+            lambda d: kv.Saliency(d, samples, method="integrated_gradients", method_options={"steps": m}, **common),
+            float(m + 2),  # steps + 1 points on the path, plus the images themselves
+        ),
+    }
+
+
+def real_size_main() -> None:
+    from keras_vizcallbacks._threads import quiet_blas
+    from keras_vizcallbacks.explain._memory import MEMORY_BUDGET, default_batch_size, values_per_example
+    from keras_vizcallbacks.writers.tensorboard import encode_png
+
+    t_start = time.perf_counter()
+    names = list(kv.datasets.SHAPE_NAMES)
+    n = ARGS.view_samples
+    data = kv.datasets.shapes(n, size=ARGS.image_size, seed=1)
+    samples = (data.images[:n], data.labels[:n])
+    _backend.set_random_seed(0)
+    model = backbone_model(ARGS.backbone, ARGS.image_size, len(names))
+    res: dict[str, Any] = {
+        "machine": machine(),
+        "args": vars(ARGS),
+        "params": int(model.count_params()),
+        "values_per_image": values_per_example(model),
+        "default_batch_size": default_batch_size(model),
+        "memory_budget_mib": MEMORY_BUDGET / 2**20,
+        "rss_after_build_mb": peak_rss_mb(),
+    }
+    xs = samples[0]
+    fb = input_gradient(model)
+    _backend.to_numpy(fb(xs))  # traces
+    ts = []
+    for _ in range(max(3, ARGS.reps)):
+        t = time.perf_counter()
+        _backend.to_numpy(fb(xs))
+        ts.append(time.perf_counter() - t)
+    res["forward_backward_ms"] = 1e3 * statistics.median(ts)
+    res["rss_after_forward_backward_mb"] = peak_rss_mb()
+    print(f"  forward+backward of {n}: {res['forward_backward_ms']:.0f} ms", file=sys.stderr, flush=True)
+    wanted = [v.strip() for v in ARGS.views.split(",") if v.strip()]
+    table = real_size_views(samples, names, n)
+    rows: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="kv_bench_real_") as tmp, quiet_blas():
+        for name in wanted:
+            make, passes = table[name]
+            cb = make(os.path.join(tmp, name))
+            cb.set_model(model)
+            cb.on_train_begin()
+            t = time.perf_counter()
+            computed = cb.compute(0)
+            first = time.perf_counter() - t
+            comp, draw, enc = [], [], []
+            for _ in range(ARGS.reps):
+                t = time.perf_counter()
+                computed = cb.compute(0)
+                comp.append(time.perf_counter() - t)
+                t = time.perf_counter()
+                frames = [f for f in cb.draw(computed, 0) if hasattr(f, "image")]
+                draw.append(time.perf_counter() - t)
+                t = time.perf_counter()
+                for f in frames:
+                    encode_png(f.image)
+                enc.append(time.perf_counter() - t)
+            cb.on_train_end()
+            total = statistics.median(comp) + statistics.median(draw) + statistics.median(enc)
+            ref = passes * res["forward_backward_ms"] / 1e3
+            rows[name] = {
+                "first_compute_s": first,
+                "compute_s": statistics.median(comp),
+                "draw_s": statistics.median(draw),
+                "encode_s": statistics.median(enc),
+                "total_s": total,
+                "passes": passes,
+                "reference_s": ref,
+                "ratio": total / ref if ref == ref else None,
+                "compute_ratio": statistics.median(comp) / ref if ref == ref else None,
+                "batch_size": cb.explainer.batch_size,
+                "image_shape": list(frames[0].image.shape),
+                "peak_rss_mb": peak_rss_mb(),
+            }
+            if name == "scorecam":
+                ex = cb.explainer
+                rows[name]["channels"] = ex.channels
+                rows[name]["max_channels"] = ex.max_channels
+            print(f"  {name}: {total:.2f} s/epoch, peak RSS {peak_rss_mb():.0f} MB", file=sys.stderr, flush=True)
+            del cb, computed, frames
+            gc.collect()
+    res["views"] = rows
+    res["wall_s"] = time.perf_counter() - t_start
+    res["machine"]["load_avg_end"] = os.getloadavg()
+    print_real_size(res)
+    if ARGS.json:
+        with open(ARGS.json, "w", encoding="utf-8") as f:
+            json.dump(res, f, indent=1, default=str)
+        print(f"\nJSON: {ARGS.json}")
+
+
+TARGETS = {"gradcam": 3.0, "smoothgrad": 1.3, "integrated_gradients": 1.3}
+
+
+def print_real_size(res: dict[str, Any]) -> None:
+    m = res["machine"]
+    fb = res["forward_backward_ms"]
+    print(
+        f"\n{m['backend']} {m[m['backend']]}, Keras {m['keras']}: {ARGS.backbone} (weights=None, "
+        f"{res['params'] / 1e6:.1f} M parameters), {ARGS.image_size}x{ARGS.image_size}, {ARGS.view_samples} samples, "
+        f"{m['threads']} threads; load avg {m['load_avg_start']} -> {m['load_avg_end']}; wall {res['wall_s']:.0f} s"
+    )
+    print(
+        f"default batch_size {res['default_batch_size']} ({res['values_per_image'] / 1e6:.1f} M values per image, "
+        f"{res['memory_budget_mib']:.0f} MiB budget); one forward+backward of {ARGS.view_samples} samples: {fb:.0f} ms"
+    )
+    print(
+        f"{'view':22} {'batch':>5} {'compute s':>9} {'draw s':>7} {'PNG s':>6} {'total s':>8} {'passes':>6} "
+        f"{'ref s':>7} {'ratio':>6} {'target':>16} {'picture':>11} {'peak RSS MB':>11}"
+    )
+    for name, r in res["views"].items():
+        target = TARGETS.get(name)
+        if target is not None:
+            verdict = f"{'met' if r['ratio'] <= target else 'MISSED'} ({target:g}x)"
+        elif name == "scorecam":
+            verdict = f"capped {min(r['channels'], r['max_channels'] or r['channels'])}/{r['channels']}"
+        else:
+            verdict = "-"
+        ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}"
+        passes = "-" if r["passes"] != r["passes"] else f"{r['passes']:g}"
+        ref = "-" if r["reference_s"] != r["reference_s"] else f"{r['reference_s']:.2f}"
+        shape = "x".join(str(v) for v in r["image_shape"][:2])
+        print(
+            f"{name:22} {r['batch_size']:5d} {r['compute_s']:9.2f} {r['draw_s']:7.2f} {r['encode_s']:6.2f} "
+            f"{r['total_s']:8.2f} {passes:>6} {ref:>7} {ratio:>6} {verdict:>16} {shape:>11} {r['peak_rss_mb']:11.0f}"
+        )
+    print(f"peak RSS after the model was built: {res['rss_after_build_mb']:.0f} MB, after forward+backward: "
+          f"{res['rss_after_forward_backward_mb']:.0f} MB")  # fmt: skip
+
+
 if __name__ == "__main__":
-    main()
+    if ARGS.backbone:
+        real_size_main()
+    else:
+        main()

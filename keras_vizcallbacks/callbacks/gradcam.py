@@ -11,7 +11,7 @@ import numpy as np
 from keras_vizcallbacks.callbacks import _signal_views
 from keras_vizcallbacks.callbacks._attribution import AttributionView
 from keras_vizcallbacks.callbacks.base import Frame
-from keras_vizcallbacks.explain import GradCAMExplainer, cam_method
+from keras_vizcallbacks.explain import SCORECAM_CHANNELS, GradCAMExplainer, cam_method, check_batch_size
 from keras_vizcallbacks.render import header, overlay
 
 
@@ -48,6 +48,12 @@ class GradCAM(AttributionView):
         output: the output explained (its name or index), required for a model with several
             outputs; labels given as a list or dict (one entry per output) follow it.
         cmap: matplotlib colormap of the heatmap; ``alpha`` its opacity.
+        batch_size: images per backend call (Score-CAM: masked copies per call); ``None`` derives
+            it from the layer shapes, so one call's activations and gradients stay under 256 MiB
+            (`kv.explain.MEMORY_BUDGET`), at most 64.
+        max_channels: Score-CAM scores the ``max_channels`` most active channels of each image
+            (largest mean activation; default 32, `kv.explain.SCORECAM_CHANNELS`); ``None`` scores
+            every channel (one forward pass per channel and image). Other methods ignore it.
         **options: the options every view takes (``every_n_epochs``, ``run_name``,
             ``on_error``, ...): see `VizCallback`.
     """
@@ -69,8 +75,11 @@ class GradCAM(AttributionView):
         output: str | int | None = None,
         cmap: str = "jet",
         alpha: float = 0.45,
+        batch_size: int | None = None,
+        max_channels: int | None = SCORECAM_CHANNELS,
         **options: Any,
     ) -> None:
+        batch_size = check_batch_size(batch_size)  # before super(): no side effects on a bad value
         super().__init__(
             log_dir,
             samples,
@@ -87,12 +96,20 @@ class GradCAM(AttributionView):
         self.layer = layer
         cam_method(method)  # unknown method: ValueError now
         self.method = method
+        self.batch_size = batch_size
+        self.max_channels = max_channels
         self.explainer: GradCAMExplainer | None = None
 
     def prepare(self, model: keras.Model) -> None:
         try:
             self.explainer = GradCAMExplainer(
-                model, self.layer, self.method, image_input=self.image_input, output=self.output
+                model,
+                self.layer,
+                self.method,
+                image_input=self.image_input,
+                output=self.output,
+                batch_size=self.batch_size,
+                max_channels=self.max_channels,
             )
         except ValueError as e:
             raise ValueError(f"GradCAM: {e}") from None
@@ -120,8 +137,7 @@ class GradCAM(AttributionView):
         assert ex is not None
         if ex.rank == 1:  # a 1-D signal: its channels as lines, the map as a heat band under them
             return [_signal_views.grad_cam_frame(self, _signal_views.signals(self), computed, epoch)]
-        images = self._display_images()
-        maps = computed["maps"]
+        images, maps = overlay.shrink_panels(self._display_images(), computed["maps"])  # large inputs: tiles
         panels = [images, overlay.overlay(images, maps, self.cmap, self.alpha)]
         peak = [float(np.max(r)) if r.size else 0.0 for r in computed["raw"]]
         captions, correct = self._captions(
@@ -143,4 +159,14 @@ class GradCAM(AttributionView):
             f"- Caption: {self._caption_text()}, and the "
             "map's maximum before scaling (after ReLU), which says how strong the evidence is. Step = epoch."
         )
+        d = overlay.shrink_factor(*computed["maps"].shape[1:3])
+        if d > 1:
+            desc += f"\n- Shown at 1/{d} scale: each pixel the mean of {d}×{d} input (and map) pixels."
+        if not ex.entry.gradients:
+            k = ex.channels
+            scored = k if ex.max_channels is None or k is None else min(k, ex.max_channels)
+            desc += (
+                f"\n- Channels scored: {scored} of the layer's {k} per image (the most active: largest mean "
+                "activation; `max_channels`), one masked forward pass each; the others weigh 0."
+            )
         return [Frame(f"{self.view}/{ex.path}", image, desc)]

@@ -15,6 +15,7 @@ from keras_vizcallbacks.callbacks.base import Frame, Scalar
 from keras_vizcallbacks.explain import (
     SALIENCY_REDUCTIONS,
     SaliencyExplainer,
+    check_batch_size,
     check_rank,
     saliency_method,
     saliency_options,
@@ -61,6 +62,9 @@ class Saliency(AttributionView):
             outputs; labels given as a list or dict (one entry per output) follow it.
         cmap: colormap (default ``"inferno"``, ``"RdBu_r"`` for ``reduce="sum"``); ``alpha``
             the overlay's opacity.
+        batch_size: images per gradient call (the samples, and SmoothGrad's / Integrated Gradients'
+            copies); ``None`` derives it from the layer shapes, so one call's activations and gradients
+            stay under 256 MiB (`kv.explain.MEMORY_BUDGET`), at most 64.
         **options: the options every view takes (``every_n_epochs``, ``run_name``,
             ``on_error``, ...): see `VizCallback`.
     """
@@ -84,8 +88,10 @@ class Saliency(AttributionView):
         output: str | int | None = None,
         cmap: str | None = None,
         alpha: float = 0.6,
+        batch_size: int | None = None,
         **options: Any,
     ) -> None:
+        batch_size = check_batch_size(batch_size)
         if reduce not in SALIENCY_REDUCTIONS or reduce is None:
             raise ValueError(f"reduce must be one of {[r for r in SALIENCY_REDUCTIONS if r]}, got {reduce!r}.")
         signed = reduce == "sum"
@@ -109,13 +115,19 @@ class Saliency(AttributionView):
         self.percentile = percentile
         self.reduce = reduce
         self.signed = signed
+        self.batch_size = batch_size
         self.explainer: SaliencyExplainer | None = None
         self._rank = 2  # spatial axes of the samples: 2 (images) or 1 (signals), known in prepare
 
     def prepare(self, model: keras.Model) -> None:
         try:
             self.explainer = SaliencyExplainer(
-                model, self.method, image_input=self.image_input, output=self.output, **self.method_options
+                model,
+                self.method,
+                image_input=self.image_input,
+                output=self.output,
+                batch_size=self.batch_size,
+                **self.method_options,
             )
         except ValueError as e:
             raise ValueError(f"Saliency: {e}") from None
@@ -157,8 +169,7 @@ class Saliency(AttributionView):
         assert ex is not None
         if self._rank == 1:  # a 1-D signal: its channels as lines, the map as a heat band under them
             return _signal_views.saliency_frames(self, _signal_views.signals(self), computed, epoch)
-        images = self._display_images()
-        maps = computed["maps"]
+        images, maps = overlay.shrink_panels(self._display_images(), computed["maps"], 96)  # large inputs: tiles
         kw = {"symmetric": self.signed, "percentile": self.percentile}
         panels = [
             images,
@@ -190,6 +201,9 @@ class Saliency(AttributionView):
             "input pixels.\n"
             f"- Normalization: each map on its own, {scale}.\n"
         )
+        d = overlay.shrink_factor(*computed["maps"].shape[1:3], 96)
+        if d > 1:
+            desc += f"- Shown at 1/{d} scale: each pixel the mean of {d}×{d} input (and map) pixels.\n"
         tag = f"{self.view}/{self.method}"
         desc += f"- Caption: {self._caption_text()}"
         if gaps is None:

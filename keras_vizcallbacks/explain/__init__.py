@@ -13,6 +13,7 @@ probability helpers and the data pass shared by views on the same data.
 """
 
 from keras_vizcallbacks.explain._batches import Predictor, batch_size_for, take_index
+from keras_vizcallbacks.explain._memory import MEMORY_BUDGET, check_batch_size
 from keras_vizcallbacks.explain._outputs import (
     check_classifier,
     classes_and_confidence,
@@ -35,7 +36,7 @@ from keras_vizcallbacks.explain.activation_max import (
 from keras_vizcallbacks.explain.activations import ActivationProbe, feature_maps
 from keras_vizcallbacks.explain.boundary import MODES as BOUNDARY_MODES
 from keras_vizcallbacks.explain.boundary import DecisionRegionExplainer, DecisionRegions, decision_regions
-from keras_vizcallbacks.explain.cam_methods import CAM_METHODS, CAMMethod, MaskedScorer, cam_method
+from keras_vizcallbacks.explain.cam_methods import CAM_METHODS, SCORECAM_CHANNELS, CAMMethod, MaskedScorer, cam_method
 from keras_vizcallbacks.explain.confusion import NORMALIZE as CONFUSION_NORMALIZE
 from keras_vizcallbacks.explain.confusion import confusion_matrix, normalize_confusion
 from keras_vizcallbacks.explain.filters import channel_summary, conv_kernels, filters
@@ -74,10 +75,12 @@ __all__ = [
     "BOUNDARY_MODES",
     "CAM_METHODS",
     "CONFUSION_NORMALIZE",
+    "MEMORY_BUDGET",
     "OUTPUT",
     "REGULARIZATIONS",
     "SALIENCY_METHODS",
     "SALIENCY_REDUCTIONS",
+    "SCORECAM_CHANNELS",
     "ActivationMaximizer",
     "ActivationProbe",
     "CAMMethod",
@@ -103,6 +106,7 @@ __all__ = [
     "channel_means",
     "channel_stats",
     "channel_summary",
+    "check_batch_size",
     "check_classifier",
     "check_filters",
     "check_input_range",

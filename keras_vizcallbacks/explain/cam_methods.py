@@ -22,11 +22,17 @@ from typing import Any, Protocol
 import numpy as np
 
 from keras_vizcallbacks.explain._placement import normalize_maps
+from keras_vizcallbacks.explain.selection import most_active
+
+SCORECAM_CHANNELS = 32  # Score-CAM's default: this many channels per image, the most active ones
 
 
 class MaskedScorer(Protocol):
-    """What a gradient-free method receives: how to place maps on the input, and the
-    target-class score of masked copies of one image."""
+    """What a gradient-free method receives: how to place maps on the input, the
+    target-class score of masked copies of one image, and how many channels to score
+    per image (``max_channels``, None for all)."""
+
+    max_channels: int | None
 
     def place(self, maps: np.ndarray) -> np.ndarray:
         """Maps (K, h, w) at the layer's resolution -> (K, H, W) on the input (receptive-field centres)."""
@@ -83,19 +89,32 @@ def layercam(a: np.ndarray, g: np.ndarray) -> np.ndarray:
     return (np.maximum(g, 0.0) * a).sum(axis=-1)
 
 
+def scored_channels(a: np.ndarray, k: int | None) -> np.ndarray:
+    """The channels of one image's activations ``a`` (h, w, K) that Score-CAM scores, in channel order:
+    the ``k`` with the largest mean activation (`selection.most_active`), or all when ``k`` is None or >= K."""
+    n = a.shape[-1]
+    if k is None or k >= n:
+        return np.arange(n)
+    return np.sort(most_active(a[None], int(k)))
+
+
 def scorecam(a: np.ndarray, scorer: MaskedScorer) -> np.ndarray:
     """Wang et al. 2020, gradient free: each channel, min-max scaled and placed on the input,
     masks the image; its weight is the softmax over channels of the target logit for that
-    masked image. One forward pass per channel and image (batched)."""
+    masked image. One forward pass per channel and image (batched). Only the
+    ``scorer.max_channels`` most active channels of each image (largest mean activation) are
+    scored and weighted; the others get weight 0."""
     n, h, w = a.shape[:3]
     out = np.zeros((n, h, w), dtype=np.float64)
     for i in range(n):
-        channels = np.moveaxis(a[i], -1, 0)  # (K, h, w)
+        keep = scored_channels(a[i], getattr(scorer, "max_channels", None))
+        ai = a[i][..., keep]
+        channels = np.moveaxis(ai, -1, 0)  # (K, h, w)
         masks = normalize_maps(scorer.place(channels))  # (K, H, W)
         scores = scorer.scores(i, masks)
         z = np.exp(scores - scores.max())
         weights = z / z.sum()
-        out[i] = np.einsum("k,hwk->hw", weights, a[i])
+        out[i] = np.einsum("k,hwk->hw", weights, ai)
     return out.astype(np.float32)
 
 
@@ -111,7 +130,10 @@ CAM_METHODS: dict[str, CAMMethod] = {
             "Score-CAM",
             scorecam,
             gradients=False,
-            summary="gradient free: channel weights = softmax of the score of the image masked by each channel",
+            summary=(
+                "gradient free: channel weights = softmax of the score of the image masked by each channel "
+                f"(the {SCORECAM_CHANNELS} most active channels by default)"
+            ),
         ),
     )
 }

@@ -46,9 +46,10 @@ import numpy as np
 from keras_vizcallbacks import _backend
 from keras_vizcallbacks import layers as L
 from keras_vizcallbacks.explain import _targets
+from keras_vizcallbacks.explain._memory import check_batch_size, chunks, resolve_batch_size
 from keras_vizcallbacks.explain._outputs import logits_to_probabilities, n_classes
 from keras_vizcallbacks.explain._placement import normalize_maps, place_on_input
-from keras_vizcallbacks.explain.cam_methods import CAMMethod, cam_method
+from keras_vizcallbacks.explain.cam_methods import SCORECAM_CHANNELS, CAMMethod, cam_method
 
 Method = str | Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -181,7 +182,11 @@ class GradCAMExplainer:
             before the final ReLU (see the module docstring).
         image_input: for multi-input models, the image input's name or index
             (default: the first 4-D input). The other inputs are held fixed.
-        batch_size: Score-CAM's masked images are evaluated in batches of this size.
+        batch_size: images per backend call (the images themselves, Score-CAM's masked copies);
+            ``None`` derives it from the layer shapes so that one call's activations and gradients
+            stay under ``explain._memory.MEMORY_BUDGET`` (256 MiB), at most 64.
+        max_channels: Score-CAM scores only this many channels per image, the most active ones
+            (largest mean activation); ``None`` scores every channel (one forward pass each).
         output: for multi-output models, the output explained (its name or index; the
             output layer's name works). Required when the model has several outputs.
     """
@@ -193,9 +198,17 @@ class GradCAMExplainer:
         method: Method = "gradcam",
         *,
         image_input: str | int | None = None,
-        batch_size: int = 64,
+        batch_size: int | None = None,
+        max_channels: int | None = SCORECAM_CHANNELS,
         output: str | int | None = None,
     ) -> None:
+        if max_channels is not None and (
+            isinstance(max_channels, (bool, np.bool_))
+            or not isinstance(max_channels, (int, np.integer))
+            or max_channels < 1
+        ):
+            raise ValueError(f"max_channels must be a positive integer or None (every channel), got {max_channels!r}.")
+        self.max_channels = None if max_channels is None else int(max_channels)
         self.model = model
         self.entry: CAMMethod = cam_method(method)
         self.method = method
@@ -219,7 +232,9 @@ class GradCAMExplainer:
             self.n_classes: int | None = n_classes(self.output_shape)
         except ValueError:  # not (batch, classes): only a callable target can score it
             self.n_classes = None
-        self.batch_size = int(batch_size)
+        k = self.split.activation_shape[0 if self.channels_first else -1]
+        self.channels = None if k is None else int(k)  # the layer's channels (Score-CAM's description)
+        self.batch_size = resolve_batch_size(model, batch_size)
         self._multi = len(model.inputs) > 1
         self._functions: dict[Any, tuple[Any, Any]] = {}
         self.fn, self.score_fn = self._compiled(None)
@@ -301,18 +316,18 @@ class GradCAMExplainer:
                 n_classes(self.output_shape)  # raises: a class target needs (batch, classes)
             target = _targets.resolve(class_index, n, self.n_classes)
         if self.entry.gradients:
-            a, g, logits, cls, s = fn(xs, self.split.zeros(xs), target)
-            a = self._channels_last(_backend.to_numpy(a)).astype(np.float32)
-            g = self._channels_last(_backend.to_numpy(g)).astype(np.float32)
-            cls = _backend.to_numpy(cls).astype(np.int32)
+            a, g, logits, cls, s = self._chunked(lambda b, t: fn(b, self.split.zeros(b), t), xs, target)
+            a = self._channels_last(a).astype(np.float32)
+            g = self._channels_last(g).astype(np.float32)
+            cls = cls.astype(np.int32)
             if self.rank == 1:  # (N, steps, K) -> (N, 1, steps, K): every method works on 2-D maps
                 a, g = a[:, None], g[:, None]
             pre = self.entry.fn(a, g)
         else:
-            a, logits, cls, s = fn(xs, target)
-            a = self._channels_last(_backend.to_numpy(a))
+            a, logits, cls, s = self._chunked(fn, xs, target)
+            a = self._channels_last(a)
             a = a[:, None] if self.rank == 1 else a
-            cls = _backend.to_numpy(cls).astype(np.int32)
+            cls = cls.astype(np.int32)
             pre = self.entry.fn(a, _Masked(self, xs, cls, score_fn))
         pre = np.asarray(pre)
         if pre.shape != a.shape[:-1]:
@@ -326,25 +341,41 @@ class GradCAMExplainer:
             raw, maps = raw[:, 0], maps[:, 0]
         if normalize:
             maps = normalize_maps(maps)
-        logits = _backend.to_numpy(logits).astype(np.float32)
+        logits = np.asarray(logits).astype(np.float32)
         if logits.ndim == 2:
             probs = logits_to_probabilities(logits, self.squash).astype(np.float32)
         else:
             probs = np.zeros((n, 0), dtype=np.float32)
-        scores = _backend.to_numpy(s).astype(np.float32)
+        scores = np.asarray(s).astype(np.float32)
         return CAMResult(maps.astype(np.float32), raw, cls, logits, probs, scores)
 
     def __call__(self, x: Any, class_index: Any = None, **kwargs: Any) -> np.ndarray:
         return self.explain(x, class_index, **kwargs).maps
 
     # ------------------------------------------------------------------ helpers
+    def _chunked(self, fn: Callable[..., Any], xs: list[np.ndarray], target: np.ndarray) -> list[np.ndarray]:
+        """``fn(inputs, target)`` over the images in calls of at most ``batch_size`` rows, all of one
+        size (the last padded by repeating its last row: one trace); outputs concatenated (numpy)."""
+        size, spans = chunks(len(target), self.batch_size)
+        parts: list[list[np.ndarray]] = []
+        for a, b in spans:
+            pad = size - (b - a)
+            batch = [np.concatenate([v[a:b], np.repeat(v[b - 1 : b], pad, axis=0)]) if pad else v[a:b] for v in xs]
+            t = np.concatenate([target[a:b], np.repeat(target[b - 1 : b], pad)]) if pad else target[a:b]
+            outs = [_backend.to_numpy(o)[: b - a] for o in fn(batch, t)]
+            parts = parts or [[] for _ in outs]
+            for store, o in zip(parts, outs, strict=True):
+                store.append(o)
+        return [np.concatenate(p) if len(p) > 1 else p[0] for p in parts]
+
     def _channels_last(self, a: np.ndarray) -> np.ndarray:
         return np.moveaxis(a, 1, -1) if self.channels_first else a
 
 
 class _Masked:
     """The `MaskedScorer` a gradient-free method gets: placement on the input, and the target
-    class's score of masked copies of image ``i`` in fixed batches of ``batch_size`` (one trace)."""
+    class's score of masked copies of image ``i`` in calls of at most ``batch_size``, all of one size
+    (one trace); ``max_channels``: how many channels a method should score per image (None: all)."""
 
     def __init__(
         self, explainer: GradCAMExplainer, xs: list[np.ndarray], classes: np.ndarray, score_fn: Any = None
@@ -352,17 +383,18 @@ class _Masked:
         self.ex, self.xs, self.classes = explainer, xs, classes
         self.score_fn = explainer.score_fn if score_fn is None else score_fn
         self.size = explainer.map_size
+        self.max_channels = explainer.max_channels
 
     def place(self, maps: np.ndarray) -> np.ndarray:
         return place_on_input(maps, self.ex._geometry_2d, self.size)
 
     def scores(self, i: int, masks: np.ndarray) -> np.ndarray:
         ex, xs, size = self.ex, self.xs, self.size
-        k, bs = len(masks), ex.batch_size
+        k = len(masks)
+        bs, spans = chunks(k, ex.batch_size)
         scores = np.empty(k, dtype=np.float64)
-        for start in range(0, k, bs):
-            stop = min(start + bs, k)
-            m = np.zeros((bs, *size), dtype=np.float32)  # fixed batch: one trace
+        for start, stop in spans:
+            m = np.zeros((bs, *size), dtype=np.float32)  # one size for every call: one trace
             m[: stop - start] = masks[start:stop]
             batch = [np.repeat(v[i : i + 1], bs, axis=0) for v in xs]
             m = m.reshape((bs, *ex.input_shape[1:-1]))  # a 1-D map (1, steps) masks the signal's steps
@@ -383,16 +415,21 @@ def explainer(
     layer: str | None = None,
     method: Method = "gradcam",
     image_input: str | int | None = None,
+    *,
+    batch_size: int | None = None,
+    max_channels: int | None = SCORECAM_CHANNELS,
     output: str | int | None = None,
 ) -> GradCAMExplainer:
-    """A `GradCAMExplainer` for ``(model, layer, method, image_input, output)``, cached per model."""
-    key = (layer, method, image_input, output)
+    """A `GradCAMExplainer` for ``(model, layer, method, image_input, ...)``, cached per model."""
+    check_batch_size(batch_size)
+    key = (layer, method, image_input, batch_size, max_channels, output)
+    kw = {"image_input": image_input, "batch_size": batch_size, "max_channels": max_channels, "output": output}
     try:
         per_model = _CACHE.setdefault(model, {})
     except TypeError:  # not weak-referenceable
-        return GradCAMExplainer(model, layer, method, image_input=image_input, output=output)
+        return GradCAMExplainer(model, layer, method, **kw)
     if key not in per_model:
-        per_model[key] = GradCAMExplainer(model, layer, method, image_input=image_input, output=output)
+        per_model[key] = GradCAMExplainer(model, layer, method, **kw)
     return per_model[key]
 
 
@@ -406,6 +443,8 @@ def grad_cam(
     upsample: bool = True,
     normalize: bool = True,
     image_input: str | int | None = None,
+    batch_size: int | None = None,
+    max_channels: int | None = SCORECAM_CHANNELS,
     output: str | int | None = None,
 ) -> np.ndarray:
     """Class activation maps for ``images``: float32 (N, H, W), or (N, h, w) with ``upsample=False``;
@@ -429,6 +468,10 @@ def grad_cam(
         normalize: scale each map to [0, 1] (a constant map becomes zeros); with
             ``normalize=False`` the values are the method's own (ReLU applied).
         image_input: the image input's name or index for multi-input models.
+        batch_size: images per backend call; ``None`` derives it from the layer shapes (one call's
+            activations and gradients under 256 MiB, at most 64).
+        max_channels: Score-CAM scores this many channels per image, the most active ones (default
+            32; ``None``: every channel).
         output: the output explained, by name or index (required for multi-output models).
 
     The score is the target class's logit (pre-softmax), for a single sigmoid
@@ -436,5 +479,5 @@ def grad_cam(
     (probe model and compiled function) is built once per (model, layer,
     method) and cached while the model lives.
     """
-    ex = explainer(model, layer, method, image_input, output)
+    ex = explainer(model, layer, method, image_input, batch_size=batch_size, max_channels=max_channels, output=output)
     return ex.explain(images, class_index, upsample=upsample, normalize=normalize).maps

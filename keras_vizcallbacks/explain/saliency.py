@@ -44,6 +44,7 @@ from keras_vizcallbacks import _backend
 from keras_vizcallbacks import layers as L
 from keras_vizcallbacks.explain import _targets
 from keras_vizcallbacks.explain._float_input import float_input
+from keras_vizcallbacks.explain._memory import check_batch_size, chunks, resolve_batch_size
 from keras_vizcallbacks.explain._outputs import logits_to_probabilities, n_classes
 from keras_vizcallbacks.explain.saliency_methods import (
     Gradients,
@@ -98,7 +99,9 @@ class SaliencyExplainer:
             ``"integrated_gradients"``, ``"gradient_x_input"``).
         image_input: for multi-input models, the image input's name or index
             (default: the first 4-D input); the other inputs are held fixed.
-        batch_size: noisy / interpolated copies per gradient call.
+        batch_size: images per gradient call (the images themselves, and the noisy / interpolated
+            copies); ``None`` derives it from the layer shapes so that one call's activations and
+            gradients stay under ``explain._memory.MEMORY_BUDGET`` (256 MiB), at most 64.
         output: for multi-output models, the output explained (its name or index; the
             output layer's name works). Required when the model has several outputs.
         **options: the method's options: SmoothGrad ``n_samples`` (25), ``noise``
@@ -113,7 +116,7 @@ class SaliencyExplainer:
         method: str = "vanilla",
         *,
         image_input: str | int | None = None,
-        batch_size: int = 64,
+        batch_size: int | None = None,
         output: str | int | None = None,
         **options: Any,
     ) -> None:
@@ -124,9 +127,7 @@ class SaliencyExplainer:
         self.entry: SaliencyMethod = saliency_method(method)
         self.method = method
         self.options = saliency_options(method, options)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size!r}.")
-        self.batch_size = int(batch_size)
+        self.batch_size = resolve_batch_size(model, batch_size)
         n_in = len(model.inputs) if L.has_graph(model) else 1
         self._multi = n_in > 1
         self.image_index = _targets.split_inputs(model, [None] * n_in, image_input)[0] if L.has_graph(model) else 0
@@ -237,7 +238,7 @@ class SaliencyExplainer:
             self.count_classes(xs if self._multi else xs[0])  # subclassed: learn the output size from one call
             target = _targets.resolve(class_index, n, self.n_classes)
         # The images themselves: scores, gradients, logits and the resolved classes.
-        s, g, logits, cls = (_backend.to_numpy(v) for v in fn(xs, target))
+        s, g, logits, cls = self._images(fn, xs, target)
         cls = cls.astype(np.int32)
 
         def copies(owners: np.ndarray, make: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -256,7 +257,22 @@ class SaliencyExplainer:
     def __call__(self, x: Any, class_index: Any = None, **kwargs: Any) -> np.ndarray:
         return self.explain(x, class_index, **kwargs).maps
 
-    # ------------------------------------------------------------------ batched copies
+    # ------------------------------------------------------------------ batched calls
+    def _images(self, fn: Any, xs: list[np.ndarray], target: np.ndarray) -> list[np.ndarray]:
+        """``fn`` over the images in calls of at most ``batch_size``, all of one size (the last
+        padded by repeating its last row: one trace); outputs concatenated (numpy)."""
+        size, spans = chunks(len(target), self.batch_size)
+        parts: list[list[np.ndarray]] = []
+        for a, b in spans:
+            pad = size - (b - a)
+            batch = [np.concatenate([v[a:b], np.repeat(v[b - 1 : b], pad, axis=0)]) if pad else v[a:b] for v in xs]
+            t = np.concatenate([target[a:b], np.repeat(target[b - 1 : b], pad)]) if pad else target[a:b]
+            outs = [_backend.to_numpy(o)[: b - a] for o in fn(batch, t)]
+            parts = parts or [[] for _ in outs]
+            for store, o in zip(parts, outs, strict=True):
+                store.append(o)
+        return [np.concatenate(p) if len(p) > 1 else p[0] for p in parts]
+
     def _run_copies(
         self, xs: list[np.ndarray], owners: np.ndarray, make: Any, cls: np.ndarray, copies_fn: Any = None
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -297,17 +313,21 @@ def explainer(
     method: str = "vanilla",
     image_input: str | int | None = None,
     output: str | int | None = None,
+    *,
+    batch_size: int | None = None,
     **options: Any,
 ) -> SaliencyExplainer:
     """A `SaliencyExplainer`, cached per model for hashable options."""
+    check_batch_size(batch_size)
+    kw = {"image_input": image_input, "batch_size": batch_size, "output": output}
     try:
-        key = (method, image_input, output, tuple(sorted(options.items())))
+        key = (method, image_input, output, batch_size, tuple(sorted(options.items())))
         hash(key)
         per_model = _CACHE.setdefault(model, {})
     except TypeError:  # an array baseline, or a model that cannot be weakly referenced
-        return SaliencyExplainer(model, method, image_input=image_input, output=output, **options)
+        return SaliencyExplainer(model, method, **kw, **options)
     if key not in per_model:
-        per_model[key] = SaliencyExplainer(model, method, image_input=image_input, output=output, **options)
+        per_model[key] = SaliencyExplainer(model, method, **kw, **options)
     return per_model[key]
 
 
@@ -320,6 +340,7 @@ def saliency(
     reduce: str | None = "max_abs",
     image_input: str | int | None = None,
     output: str | int | None = None,
+    batch_size: int | None = None,
     **method_options: Any,
 ) -> np.ndarray:
     """Saliency maps for ``images``: float32 (N, H, W), or (N, H, W, C) with ``reduce=None``.
@@ -335,11 +356,13 @@ def saliency(
         reduce: ``"max_abs"``, ``"mean_abs"``, ``"sum"``, ``"l2"`` or ``None`` (raw per channel).
         image_input: the image input's name or index for multi-input models.
         output: the output explained, by name or index (required for multi-output models).
+        batch_size: images (and copies) per backend call; ``None`` derives it from the layer
+            shapes (one call's activations and gradients under 256 MiB, at most 64).
         **method_options: SmoothGrad ``n_samples``, ``noise``, ``seed``; Integrated
-            Gradients ``baseline``, ``steps``; any method ``batch_size``.
+            Gradients ``baseline``, ``steps``.
 
     Maps are not normalized: the values are gradients (or attributions) of the
     target class's logit.
     """
-    ex = explainer(model, method, image_input, output, **method_options)
+    ex = explainer(model, method, image_input, output, batch_size=batch_size, **method_options)
     return ex.explain(images, class_index, reduce=reduce).maps

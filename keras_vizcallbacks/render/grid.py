@@ -76,6 +76,32 @@ def upscale(image: np.ndarray, factor: int | tuple[int, int]) -> np.ndarray:
     return np.repeat(np.repeat(image, fy, axis=axis), fx, axis=axis + 1)
 
 
+def block_mean(image: np.ndarray, factor: int) -> np.ndarray:
+    """Downscaling by an integer factor of the two axes before the last: each output pixel is the
+    mean of a ``factor`` x ``factor`` block (rounded half up, same dtype). Sizes that are no multiple of
+    ``factor`` are first padded by repeating the last row / column."""
+    f = int(factor)
+    if f <= 1:
+        return image
+    a = np.asarray(image)
+    ax = a.ndim - 3
+    h, w = a.shape[ax], a.shape[ax + 1]
+    pad = [(0, 0)] * a.ndim
+    pad[ax], pad[ax + 1] = (0, -h % f), (0, -w % f)
+    if any(p[1] for p in pad):
+        a = np.pad(a, pad, mode="edge")
+    hh, ww = a.shape[ax] // f, a.shape[ax + 1] // f
+    blocks = a.reshape(*a.shape[:ax], hh, f, ww, f, a.shape[-1])
+    if a.dtype == np.uint8:  # integer sums, rounded half up: 3-4x faster than a float64 mean
+        total = blocks.sum(axis=(ax + 1, ax + 3), dtype=np.uint32)
+        return ((total + (f * f) // 2) // (f * f)).astype(np.uint8)
+    mean = blocks.mean(axis=(ax + 1, ax + 3), dtype=np.float64)
+    if np.issubdtype(a.dtype, np.integer):
+        info = np.iinfo(a.dtype)
+        return np.clip(np.floor(mean + 0.5), info.min, info.max).astype(a.dtype)
+    return mean.astype(a.dtype)
+
+
 def scale_factor(size: int, target: int, max_factor: int = 32) -> int:
     """Largest integer factor f >= 1 with size * f <= target (at most max_factor)."""
     if size <= 0:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from keras_vizcallbacks.render.color import colorize, to_rgb
-from keras_vizcallbacks.render.grid import filled, upscale, vstack
+from keras_vizcallbacks.render.grid import block_mean, filled, upscale, vstack
 from keras_vizcallbacks.render.legibility import CARD_WIDTH, MIN_MARK_PX, note_mark, note_text
 from keras_vizcallbacks.render.text import fit, font, legible_size, text_size
 
@@ -116,6 +116,29 @@ def panel_factor(height: int, width: int, panel_px: int = 128) -> int:
     return max(1, round(panel_px / max(height, width, 1)))
 
 
+def shrink_factor(height: int, width: int, panel_px: int = 128) -> int:
+    """Integer downscaling factor for an image larger than ``panel_px`` on its long side: the smallest
+    that brings it to at most ``panel_px`` (224 px -> 2 for 128 px panels, 3 for 96 px); 1 otherwise."""
+    side = max(height, width, 1)
+    return 1 if side <= panel_px else -(-side // panel_px)
+
+
+def shrink_panels(images: np.ndarray, maps: np.ndarray, panel_px: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, H, W, C) and their maps (N, H, W) shrunk by `shrink_factor` (block means) before
+    they are coloured and blended, so a 224-px sample costs a 112-px tile's work; unchanged (the same
+    arrays) when the samples are no larger than ``panel_px``."""
+    d = shrink_factor(images.shape[1], images.shape[2], panel_px)
+    if d == 1:
+        return images, maps
+    m = np.asarray(maps)
+    small = block_mean(m[..., None] if m.ndim == 3 else m, d)
+    return block_mean(np.asarray(images), d), small[..., 0] if m.ndim == 3 else small
+
+
+def _captions_fit(captions: Sequence[Sequence[str]], width: int, size: int) -> bool:
+    return all(text_size(line, size)[0] <= width - 6 for lines in captions for line in lines)
+
+
 def sample_grid(
     panels: Sequence[np.ndarray],
     captions: Sequence[Sequence[str]] | None = None,
@@ -130,16 +153,28 @@ def sample_grid(
 
     ``panels`` is a list of uint8 arrays (N, H, W, 3), one per kind of panel
     (e.g. the input, the overlay). Each is upscaled by the same integer factor
-    (nearest neighbour) to about ``panel_px``; the caption is drawn afterwards
+    (nearest neighbour) to about ``panel_px``; panels larger than ``panel_px`` are
+    shrunk instead by the smallest integer factor that brings them to at most
+    ``panel_px`` (`shrink_factor`: the mean of each block of pixels), so a
+    224-px input is a 112-px tile, not a row of its own. The caption is drawn afterwards
     at ``font_size`` (default: legible in TensorBoard's card for the grid's width), in green
     for ``correct[i] is True``, red for ``False``. As many cells as fit ``max_width`` go in a
-    row (at least one).
+    row (at least one); beyond two a row, no more than let every caption line fit its cell at
+    the legible size (lines too long end in an ellipsis).
     """
     n, h, w = panels[0].shape[:3]
+    d = shrink_factor(h, w, panel_px)
+    if d > 1:
+        panels = [block_mean(np.asarray(p, dtype=np.uint8), d) for p in panels]
+        h, w = panels[0].shape[1:3]
     f = panel_factor(h, w, panel_px)
     big = [upscale(np.asarray(p, dtype=np.uint8), f) for p in panels]
     cell_w = len(big) * w * f + (len(big) - 1) * gap
     cols = max(1, min(n, (max_width + 2 * gap) // (cell_w + 2 * gap)))
+    if font_size is None and captions is not None:
+        # text grows with the grid's width: beyond two cells a row, fewer cells if the captions would not fit
+        while cols > 2 and not _captions_fit(captions, cell_w, legible_size(cols * cell_w + (cols + 1) * 2 * gap)):
+            cols -= 1
     if font_size is None:
         font_size = legible_size(cols * cell_w + (cols + 1) * 2 * gap)
     note_mark("panel", min(h, w) * f)
@@ -203,4 +238,13 @@ def _colour_bar(width: int, cmap: str, labels: tuple[str, str], height: int, fon
     return arr
 
 
-__all__ = ["attribution_image", "colour_bar", "overlay", "panel_factor", "sample_grid", "scale_maps"]
+__all__ = [
+    "attribution_image",
+    "colour_bar",
+    "overlay",
+    "panel_factor",
+    "sample_grid",
+    "scale_maps",
+    "shrink_factor",
+    "shrink_panels",
+]

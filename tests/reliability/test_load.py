@@ -18,7 +18,7 @@ from util import compiled, read_run
 import keras_vizcallbacks as kv
 
 EPOCHS = 200
-EVERY = 2  # each view renders 101 times (0, 2, ..., 198 and the last, 199): the test stays near a minute
+EVERY = 4  # each view renders 51 times (0, 4, ..., 196 and the last, 199): the test stays near a minute
 MB = 1 << 20
 
 
