@@ -20,6 +20,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_vizcallbacks import _backend
 from keras_vizcallbacks import layers as L
 
 MEMORY_BUDGET = 256 * 2**20  # bytes: one backend call's activations and gradients, by default
@@ -102,6 +103,23 @@ def chunks(n: int, batch_size: int) -> tuple[int, list[tuple[int, int]]]:
     return size, [(a, min(a + size, n)) for a in range(0, n, size)]
 
 
+def run_chunked(fn: Any, xs: list[np.ndarray], target: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """``fn(inputs, target)`` over the rows of ``xs`` (one array per model input) in calls of at most
+    ``batch_size`` rows, all of one size (the last padded by repeating its last row: one trace); each
+    output as numpy, the calls' rows concatenated (padding dropped)."""
+    size, spans = chunks(len(target), batch_size)
+    parts: list[list[np.ndarray]] = []
+    for a, b in spans:
+        pad = size - (b - a)
+        batch = [np.concatenate([v[a:b], np.repeat(v[b - 1 : b], pad, axis=0)]) if pad else v[a:b] for v in xs]
+        t = np.concatenate([target[a:b], np.repeat(target[b - 1 : b], pad)]) if pad else target[a:b]
+        outs = [_backend.to_numpy(o)[: b - a] for o in fn(batch, t)]
+        parts = parts or [[] for _ in outs]
+        for store, o in zip(parts, outs, strict=True):
+            store.append(o)
+    return [np.concatenate(p) if len(p) > 1 else p[0] for p in parts]
+
+
 __all__ = [
     "MAX_BATCH_SIZE",
     "MEMORY_BUDGET",
@@ -109,5 +127,6 @@ __all__ = [
     "chunks",
     "default_batch_size",
     "resolve_batch_size",
+    "run_chunked",
     "values_per_example",
 ]

@@ -46,7 +46,7 @@ import numpy as np
 from keras_vizcallbacks import _backend
 from keras_vizcallbacks import layers as L
 from keras_vizcallbacks.explain import _targets
-from keras_vizcallbacks.explain._memory import check_batch_size, chunks, resolve_batch_size
+from keras_vizcallbacks.explain._memory import check_batch_size, chunks, resolve_batch_size, run_chunked
 from keras_vizcallbacks.explain._outputs import logits_to_probabilities, n_classes
 from keras_vizcallbacks.explain._placement import normalize_maps, place_on_input
 from keras_vizcallbacks.explain.cam_methods import SCORECAM_CHANNELS, CAMMethod, cam_method
@@ -316,7 +316,7 @@ class GradCAMExplainer:
                 n_classes(self.output_shape)  # raises: a class target needs (batch, classes)
             target = _targets.resolve(class_index, n, self.n_classes)
         if self.entry.gradients:
-            a, g, logits, cls, s = self._chunked(lambda b, t: fn(b, self.split.zeros(b), t), xs, target)
+            a, g, logits, cls, s = run_chunked(lambda b, t: fn(b, self.split.zeros(b), t), xs, target, self.batch_size)
             a = self._channels_last(a).astype(np.float32)
             g = self._channels_last(g).astype(np.float32)
             cls = cls.astype(np.int32)
@@ -324,7 +324,7 @@ class GradCAMExplainer:
                 a, g = a[:, None], g[:, None]
             pre = self.entry.fn(a, g)
         else:
-            a, logits, cls, s = self._chunked(fn, xs, target)
+            a, logits, cls, s = run_chunked(fn, xs, target, self.batch_size)
             a = self._channels_last(a)
             a = a[:, None] if self.rank == 1 else a
             cls = cls.astype(np.int32)
@@ -353,21 +353,6 @@ class GradCAMExplainer:
         return self.explain(x, class_index, **kwargs).maps
 
     # ------------------------------------------------------------------ helpers
-    def _chunked(self, fn: Callable[..., Any], xs: list[np.ndarray], target: np.ndarray) -> list[np.ndarray]:
-        """``fn(inputs, target)`` over the images in calls of at most ``batch_size`` rows, all of one
-        size (the last padded by repeating its last row: one trace); outputs concatenated (numpy)."""
-        size, spans = chunks(len(target), self.batch_size)
-        parts: list[list[np.ndarray]] = []
-        for a, b in spans:
-            pad = size - (b - a)
-            batch = [np.concatenate([v[a:b], np.repeat(v[b - 1 : b], pad, axis=0)]) if pad else v[a:b] for v in xs]
-            t = np.concatenate([target[a:b], np.repeat(target[b - 1 : b], pad)]) if pad else target[a:b]
-            outs = [_backend.to_numpy(o)[: b - a] for o in fn(batch, t)]
-            parts = parts or [[] for _ in outs]
-            for store, o in zip(parts, outs, strict=True):
-                store.append(o)
-        return [np.concatenate(p) if len(p) > 1 else p[0] for p in parts]
-
     def _channels_last(self, a: np.ndarray) -> np.ndarray:
         return np.moveaxis(a, 1, -1) if self.channels_first else a
 

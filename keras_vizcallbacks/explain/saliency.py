@@ -44,7 +44,7 @@ from keras_vizcallbacks import _backend
 from keras_vizcallbacks import layers as L
 from keras_vizcallbacks.explain import _targets
 from keras_vizcallbacks.explain._float_input import float_input
-from keras_vizcallbacks.explain._memory import check_batch_size, chunks, resolve_batch_size
+from keras_vizcallbacks.explain._memory import check_batch_size, resolve_batch_size, run_chunked
 from keras_vizcallbacks.explain._outputs import logits_to_probabilities, n_classes
 from keras_vizcallbacks.explain.saliency_methods import (
     Gradients,
@@ -238,7 +238,7 @@ class SaliencyExplainer:
             self.count_classes(xs if self._multi else xs[0])  # subclassed: learn the output size from one call
             target = _targets.resolve(class_index, n, self.n_classes)
         # The images themselves: scores, gradients, logits and the resolved classes.
-        s, g, logits, cls = self._images(fn, xs, target)
+        s, g, logits, cls = run_chunked(fn, xs, target, self.batch_size)
         cls = cls.astype(np.int32)
 
         def copies(owners: np.ndarray, make: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -258,21 +258,6 @@ class SaliencyExplainer:
         return self.explain(x, class_index, **kwargs).maps
 
     # ------------------------------------------------------------------ batched calls
-    def _images(self, fn: Any, xs: list[np.ndarray], target: np.ndarray) -> list[np.ndarray]:
-        """``fn`` over the images in calls of at most ``batch_size``, all of one size (the last
-        padded by repeating its last row: one trace); outputs concatenated (numpy)."""
-        size, spans = chunks(len(target), self.batch_size)
-        parts: list[list[np.ndarray]] = []
-        for a, b in spans:
-            pad = size - (b - a)
-            batch = [np.concatenate([v[a:b], np.repeat(v[b - 1 : b], pad, axis=0)]) if pad else v[a:b] for v in xs]
-            t = np.concatenate([target[a:b], np.repeat(target[b - 1 : b], pad)]) if pad else target[a:b]
-            outs = [_backend.to_numpy(o)[: b - a] for o in fn(batch, t)]
-            parts = parts or [[] for _ in outs]
-            for store, o in zip(parts, outs, strict=True):
-                store.append(o)
-        return [np.concatenate(p) if len(p) > 1 else p[0] for p in parts]
-
     def _run_copies(
         self, xs: list[np.ndarray], owners: np.ndarray, make: Any, cls: np.ndarray, copies_fn: Any = None
     ) -> tuple[np.ndarray, np.ndarray]:
