@@ -13,6 +13,10 @@ TORCH ?= torch==2.13.0
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export KERAS_BACKEND ?= tensorflow
 export NO_MKDOCS_2_WARNING ?= 1
+# The suite runs in two processes (pytest-xdist, one file per process at a time: module fixtures
+# stay shared): about 1.6x faster on two cores. `make test PYTEST_WORKERS=0` runs it in one process.
+PYTEST_WORKERS ?= 2
+XDIST := $(if $(filter 0,$(PYTEST_WORKERS)),-p no:xdist,-n $(PYTEST_WORKERS) --dist loadfile)
 
 .PHONY: demo test test-backends lint format docs bench clean
 
@@ -34,14 +38,14 @@ test: $(STAMP) $(BACKENDS_STAMP)
 	$(PY) -m ruff format --check keras_vizcallbacks tests examples benchmarks scripts
 	$(PY) -m mkdocs build --strict --quiet
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -q --ignore=tests/backends $(PYTEST_ARGS)
-	KERAS_BACKEND=tensorflow $(PY) -m pytest -q --confcutdir=tests/backends tests/backends $(PYTEST_ARGS)
+	$(PY) -m pytest -q $(XDIST) --ignore=tests/backends $(PYTEST_ARGS)
+	KERAS_BACKEND=tensorflow $(PY) -m pytest -q $(XDIST) --confcutdir=tests/backends tests/backends $(PYTEST_ARGS)
 
 # tests/backends on JAX and PyTorch, one process each; --confcutdir keeps tests/conftest.py
 # (which imports the package for the TensorFlow suite) out of them.
 test-backends: $(BACKENDS_STAMP)
-	KERAS_BACKEND=jax $(PY) -m pytest -q --confcutdir=tests/backends tests/backends $(PYTEST_ARGS)
-	KERAS_BACKEND=torch $(PY) -m pytest -q --confcutdir=tests/backends tests/backends $(PYTEST_ARGS)
+	KERAS_BACKEND=jax $(PY) -m pytest -q $(XDIST) --confcutdir=tests/backends tests/backends $(PYTEST_ARGS)
+	KERAS_BACKEND=torch $(PY) -m pytest -q $(XDIST) --confcutdir=tests/backends tests/backends $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check keras_vizcallbacks tests examples benchmarks scripts

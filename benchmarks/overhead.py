@@ -83,6 +83,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--threads", type=int, default=2, help="the framework's compute threads (_backend.limit_threads)")
     p.add_argument("--view-samples", type=int, default=16)
+    p.add_argument(
+        "--saliency-method",
+        default="vanilla",
+        help="the Saliency view's method in the overhead phases (default vanilla; e.g. smoothgrad)",
+    )
     p.add_argument("--trace-epochs", type=int, default=None, help="epochs of the trace-count phase (default 20)")
     p.add_argument("--memory-epochs", type=int, default=None, help="epochs of the memory phase (default 200)")
     p.add_argument("--no-async", action="store_true", help="skip the 'all async' configuration")
@@ -137,7 +142,9 @@ def view_table(samples: tuple, val: tuple, names: list[str], n: int) -> dict[str
         "FilterGrid": lambda d, **o: kv.FilterGrid(d, **o),
         "FeatureMaps": lambda d, **o: kv.FeatureMaps(d, samples, max_samples=n, class_names=names, **o),
         "GradCAM": lambda d, **o: kv.GradCAM(d, samples, max_samples=n, class_names=names, **o),
-        "Saliency": lambda d, **o: kv.Saliency(d, samples, method="vanilla", max_samples=n, class_names=names, **o),
+        "Saliency": lambda d, **o: kv.Saliency(
+            d, samples, method=ARGS.saliency_method, max_samples=n, class_names=names, **o
+        ),
         "DecisionBoundary": lambda d, **o: kv.DecisionBoundary(d, val, mode="embedding", class_names=names, **o),
         "ConfusionMatrix": lambda d, **o: kv.ConfusionMatrix(d, val, class_names=names, **o),
     }

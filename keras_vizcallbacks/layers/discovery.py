@@ -259,7 +259,11 @@ def output_layer(model: keras.Model, output: int = 0) -> tuple[str, keras.layers
     layer = model.layers[-1] if isinstance(model, keras.Sequential) else None
     inner_index = 0
     if layer is None:
-        history = getattr(model.outputs[output], "_keras_history", None)
+        try:
+            outputs = model.outputs
+        except (AttributeError, ValueError):  # a subclassed model has no symbolic outputs
+            outputs = None
+        history = getattr(outputs[output], "_keras_history", None) if outputs else None
         layer = history[0] if history else model.layers[-1]
         inner_index = int(history[2]) if history else 0
     if is_model(layer):
