@@ -117,6 +117,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.trace_epochs = args.trace_epochs or (8 if quick else 20)
     args.memory_epochs = args.memory_epochs or (40 if quick else 200)
     args.long_epochs = (3 if quick else 6) if args.long_epochs is None else args.long_epochs
+    if args.memory_epochs <= 10:
+        p.error("--memory-epochs must be above 10: memory is compared between epoch 10 and the last")
     return args
 
 
