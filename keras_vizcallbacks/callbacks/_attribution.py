@@ -11,7 +11,7 @@ import numpy as np
 
 from keras_vizcallbacks import _checks, render
 from keras_vizcallbacks.callbacks._samples import check_classes, materialize
-from keras_vizcallbacks.callbacks.base import VizCallback
+from keras_vizcallbacks.callbacks.base import Frame, Scalar, VizCallback
 from keras_vizcallbacks.explain import (
     check_classifier,
     check_score_function,
@@ -178,6 +178,20 @@ class AttributionView(VizCallback):
         if np.issubdtype(np.asarray(v).dtype, np.integer):
             return self._name(int(v))
         return f"{float(v):.3g}"
+
+    def _frames_with_gap(self, tag: str, image: np.ndarray, desc: str, gaps: np.ndarray | None, n: int) -> list[Any]:
+        """The picture (``desc`` ends with its caption sentence), and for methods with a completeness gap
+        (Integrated Gradients) the sentence about it and the per-epoch scalar ``<tag>/completeness_gap``."""
+        if gaps is None:
+            return [Frame(tag, image, desc + ". Step = epoch.")]
+        what = "the completeness gap |sum(attributions) - (F(x) - F(baseline))|"
+        desc += f", and {what} (small = the attributions account for the score). Step = epoch."
+        gap = Scalar(
+            f"{tag}/completeness_gap",
+            float(np.max(gaps)) if len(gaps) else 0.0,
+            f"The largest {what} over the {n} fixed samples of `{tag}`, per epoch.",
+        )
+        return [Frame(tag, image, desc), gap]
 
     def _captions(
         self,

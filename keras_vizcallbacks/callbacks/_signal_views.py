@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from keras_vizcallbacks import layers as L
-from keras_vizcallbacks.callbacks.base import Frame, Scalar
+from keras_vizcallbacks.callbacks.base import Frame
 from keras_vizcallbacks.explain import channel_summary
 from keras_vizcallbacks.render import header, overlay, spread
 from keras_vizcallbacks.render.signal import MAX_LINES, signal_feature_grid, signal_map_grid
@@ -96,16 +96,7 @@ def saliency_frames(view: Any, signals: np.ndarray, computed: dict[str, np.ndarr
         f"- Normalization: each map on its own, {scale}.\n"
         "- Caption: true class, predicted class and its probability (green = right, red = wrong)"
     )
-    if gaps is None:
-        return [Frame(tag, image, desc + ". Step = epoch.")]
-    what = "the completeness gap |sum(attributions) - (F(x) - F(baseline))|"
-    desc += f", and {what} (small = the attributions account for the score). Step = epoch."
-    gap = Scalar(
-        f"{tag}/completeness_gap",
-        float(np.max(gaps)) if len(gaps) else 0.0,
-        f"The largest {what} over the {len(maps)} fixed samples of `{tag}`, per epoch.",
-    )
-    return [Frame(tag, image, desc), gap]
+    return view._frames_with_gap(tag, image, desc, gaps, len(maps))
 
 
 def feature_rows(

@@ -206,14 +206,4 @@ class Saliency(AttributionView):
             desc += f"- Shown at 1/{d} scale: each pixel the mean of {d}×{d} input (and map) pixels.\n"
         tag = f"{self.view}/{self.method}"
         desc += f"- Caption: {self._caption_text()}"
-        if gaps is None:
-            desc += ". Step = epoch."
-            return [Frame(tag, image, desc)]
-        what = "the completeness gap |sum(attributions) - (F(x) - F(baseline))|"
-        desc += f", and {what} (small = the attributions account for the score). Step = epoch."
-        gap = Scalar(
-            f"{tag}/completeness_gap",
-            float(np.max(gaps)) if len(gaps) else 0.0,
-            f"The largest {what} over the {len(maps)} fixed samples of `{tag}`, per epoch.",
-        )
-        return [Frame(tag, image, desc), gap]
+        return self._frames_with_gap(tag, image, desc, gaps, len(maps))
