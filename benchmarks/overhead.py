@@ -94,6 +94,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--long-epochs", type=int, default=None, help="epochs of each long fit (default 6; 0 skips)")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON here")
     p.add_argument(
+        "--phases",
+        default="overhead,long,alternate,traces,memory",
+        help="comma-separated phases to run (default all): overhead (interleaved one-epoch fits, then the "
+        "steady per-call costs), long (one long fit per configuration), alternate (one fit per configuration "
+        "rendering every other epoch, the other epochs its baseline), traces, memory",
+    )
+    p.add_argument(
+        "--configs",
+        default=None,
+        help="long and alternate phases: comma-separated configurations to run (view names, 'all'; the long "
+        "phase always runs 'baseline'), default every one",
+    )
+    p.add_argument("--alternate-pairs", type=int, default=5, help="render epochs per alternate fit (default 5)")
+    p.add_argument(
         "--backbone", choices=("mobilenetv2", "resnet50"), default=None, help="real-size workload (see the docstring)"
     )
     p.add_argument("--image-size", type=int, default=None, help="input size of the real-size workload (default 224)")
@@ -117,6 +131,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.trace_epochs = args.trace_epochs or (8 if quick else 20)
     args.memory_epochs = args.memory_epochs or (40 if quick else 200)
     args.long_epochs = (3 if quick else 6) if args.long_epochs is None else args.long_epochs
+    args.phases = {x.strip() for x in args.phases.split(",") if x.strip()}
+    unknown = args.phases - {"overhead", "long", "alternate", "traces", "memory"}
+    if unknown:
+        p.error(f"unknown --phases {sorted(unknown)}; available: overhead, long, alternate, traces, memory")
     if args.memory_epochs <= 10:
         p.error("--memory-epochs must be above 10: memory is compared between epoch 10 and the last")
     return args
@@ -391,6 +409,17 @@ def naive_matplotlib(model: keras.Model, reps: int = 3) -> dict[str, float]:
     return result
 
 
+def chosen(configs: dict[str, list[str]], *keep: str) -> dict[str, list[str]]:
+    """``configs`` restricted to ``--configs`` (and ``keep``); all of them without the option."""
+    if not ARGS.configs:
+        return configs
+    wanted = {c.strip() for c in ARGS.configs.split(",") if c.strip()} | set(keep)
+    unknown = wanted - set(configs)
+    if unknown:
+        raise SystemExit(f"--configs: unknown {sorted(unknown)}; available: {', '.join(configs)}")
+    return {k: v for k, v in configs.items() if k in wanted}
+
+
 def long_fit_phase(tmp: str, data, samples, val, names) -> dict[str, Any]:
     """No callbacks, each view alone and all six, in one ``--long-epochs`` fit each (not interleaved):
     the views' own steady time per epoch when nothing is set up or torn down between epochs, as a
@@ -398,7 +427,7 @@ def long_fit_phase(tmp: str, data, samples, val, names) -> dict[str, Any]:
     over the epoch of the fit without callbacks."""
     x, y = data
     table = view_table(samples, val, names, ARGS.view_samples)
-    configs = {"baseline": []} | {name: [name] for name in table} | {"all": list(table)}
+    configs = chosen({"baseline": []} | {name: [name] for name in table} | {"all": list(table)}, "baseline")
     out: dict[str, Any] = {}
     base = None
     for i, (cfg, views) in enumerate(configs.items()):
@@ -422,6 +451,65 @@ def long_fit_phase(tmp: str, data, samples, val, names) -> dict[str, Any]:
         }
         if cbs:
             print(f"  long fit {cfg}: own {out[cfg]['own_pct']:.1f}%", file=sys.stderr, flush=True)
+    return out
+
+
+def alternate_phase(tmp: str, data, samples, val, names) -> dict[str, Any]:
+    """Each view alone and all six, each in one fit of ``2 * --alternate-pairs + 2`` epochs with
+    ``every_n_epochs=2``: the views render at the even epochs only, so the odd epochs of the same fit,
+    interleaved with them, are the baseline (no separate fit whose load may differ). Reported per
+    configuration: the views' own time per render over the median plain epoch (``own_pct``); the views'
+    own time at each render epoch over that epoch's own training time (its wall time less the views'),
+    median over the render epochs (``own_same_epoch_pct``: the one to quote on a host whose speed changes
+    from one epoch to the next, as both come from the same seconds); and the
+    wall-time difference of each render epoch from the mean of its two plain neighbours, median over
+    the pairs, over the median plain epoch (``wall_pct``: counts the background encoding's share of the
+    cores too, noisier). Epoch 0 (tracing) and the last epoch (it always renders, and closes) are left out.
+    """
+    x, y = data
+    table = view_table(samples, val, names, ARGS.view_samples)
+    configs = chosen({name: [name] for name in table} | {"all": list(table)})
+    epochs = 2 * ARGS.alternate_pairs + 2
+    out: dict[str, Any] = {}
+    for i, (cfg, views) in enumerate(configs.items()):
+        _backend.set_random_seed(0)
+        log_dir = os.path.join(tmp, f"alt{i}")
+        model = kv.models.reference_cnn(n_classes=len(names))
+        cbs = [table[v](log_dir, every_n_epochs=2) for v in views]
+        watch = Stopwatch(per_epoch=True)
+        model.fit(x, y, batch_size=ARGS.batch_size, epochs=epochs, verbose=0,
+                  callbacks=[watch.begin, *cbs, watch.end])  # fmt: skip
+        t = watch.times  # t[e]: epoch e, from its begin to the next epoch's begin (after the views' waits)
+        render = list(range(2, epochs - 1, 2))
+        plain = list(range(1, epochs - 1, 2))
+        base = med([t[e] for e in plain])
+        # cb.timings: one entry per render (epochs 0, 2, ..., and the last); the steady ones are 1 .. -2
+        own = {type(cb).__name__: med(cb.timings[1:-1]) for cb in cbs}
+        total = sum(v for v in own.values() if v)
+        diffs = [t[e] - (t[e - 1] + t[e + 1]) / 2 for e in render]
+        # the views' own time at each render epoch over that same epoch's training (its wall time less the
+        # views' time): numerator and denominator from the same seconds, whatever the host does between epochs
+        own_at = [sum(cb.timings[e // 2] for cb in cbs) for e in render]
+        same = [o / (t[e] - o) for o, e in zip(own_at, render)]
+        out[cfg] = {
+            "plain_epoch_s": base,
+            "plain_epochs_s": [t[e] for e in plain],
+            "render_epochs_s": [t[e] for e in render],
+            "own_ms": {k: None if v is None else 1e3 * v for k, v in own.items()},
+            "own_pct": 100 * total / base if base else None,
+            "own_epochs_ms": [1e3 * o for o in own_at],
+            "own_same_epoch_pct": 100 * med(same) if same else None,
+            "own_same_epoch_pct_range": [100 * min(same), 100 * max(same)] if same else None,
+            "wall_pct": 100 * med(diffs) / base if base else None,
+            "wall_pct_range": [100 * min(diffs) / base, 100 * max(diffs) / base] if base and diffs else None,
+        }
+        r = out[cfg]
+        print(
+            f"  alternate {cfg}: own {r['own_pct']:.1f}%, own/same epoch {r['own_same_epoch_pct']:.1f}%, "
+            f"wall {r['wall_pct']:.1f}%",
+            file=sys.stderr,
+            flush=True,
+        )
     return out
 
 
@@ -549,6 +637,12 @@ def print_report(res: dict[str, Any]) -> None:
         f"reference_cnn, {ARGS.samples} images/epoch, batch {ARGS.batch_size}, {m['threads']} threads, "
         f"{ARGS.view_samples} samples; {ARGS.epochs} rounds; load avg {m['load_avg_start']} -> {m['load_avg_end']}"
     )
+    if "overhead" in res:
+        print_overhead(res)
+    print_rest(res)
+
+
+def print_overhead(res: dict[str, Any]) -> None:
     head = f"{'configuration':18} {'epoch s':>8} {'ratio':>7} {'overhead':>9} {'own/base':>8} {'event KB/ep':>11}"
     print(f"{head}  per-call ms")
     for cfg, row in res["overhead"].items():
@@ -585,6 +679,9 @@ def print_report(res: dict[str, Any]) -> None:
     )
     if "FilterGrid" in res["steady"]["views"]:
         print(f"FilterGrid draw (both layers): {res['steady']['views']['FilterGrid']['draw_ms']:.1f} ms")
+
+
+def print_rest(res: dict[str, Any]) -> None:
     if "long_fit" in res:
         print(f"\nin one {ARGS.long_epochs}-epoch fit each (steady own time per epoch, PNG waits included):")
         for cfg, row in res["long_fit"].items():
@@ -593,7 +690,24 @@ def print_report(res: dict[str, Any]) -> None:
                 f"{cfg:18} epoch {fmt(row['epoch_s'], '.2f')} s  ratio {fmt(row['ratio'], '.3f')}  "
                 f"own {fmt(row['own_pct'], '5.1f')}%  ({calls})"
             )
-    print(f"\ntrace counts over {ARGS.trace_epochs} epochs: {json.dumps(res['traces'])}")
+    if "alternate" in res:
+        print(
+            f"\nin one {2 * ARGS.alternate_pairs + 2}-epoch fit each, rendering every other epoch (the plain epochs "
+            "between are the baseline):"
+        )
+        for cfg, row in res["alternate"].items():
+            calls = ", ".join(f"{k} {fmt(v, '.1f')} ms" for k, v in row["own_ms"].items())
+            lo, hi = row["wall_pct_range"] or (None, None)
+            slo, shi = row["own_same_epoch_pct_range"] or (None, None)
+            print(
+                f"{cfg:18} plain epoch {fmt(row['plain_epoch_s'], '.2f')} s  own {fmt(row['own_pct'], '5.1f')}%  "
+                f"own/same epoch {fmt(row['own_same_epoch_pct'], '5.1f')}% ({fmt(slo, '.1f')} .. {fmt(shi, '.1f')}%)  "
+                f"wall {fmt(row['wall_pct'], '5.1f')}% (pairs {fmt(lo, '.1f')} .. {fmt(hi, '.1f')}%)  ({calls})"
+            )
+    if "traces" in res:
+        print(f"\ntrace counts over {ARGS.trace_epochs} epochs: {json.dumps(res['traces'])}")
+    if "memory" not in res:
+        return
     mem = res["memory"]
     print(
         f"memory, tiny model, every view, {mem['epochs']} epochs: RSS growth epoch 10 -> {mem['epochs']} = "
@@ -611,18 +725,24 @@ def main() -> None:
     res: dict[str, Any] = {"machine": machine(), "args": vars(ARGS)}
     with tempfile.TemporaryDirectory(prefix="kv_bench_") as tmp:
         t = time.perf_counter()
-        over = overhead_phase(tmp, (train.images, train.labels), samples, (val.images, val.labels), names)
-        res["overhead"] = over["configs"]
-        res["steady"] = steady_costs(over["state"], samples)
-        res["naive_matplotlib_ms"] = naive_matplotlib(over["state"]["baseline"]["model"])
-        del over
-        gc.collect()
-        if ARGS.long_epochs > 1:
+        if "overhead" in ARGS.phases:
+            over = overhead_phase(tmp, (train.images, train.labels), samples, (val.images, val.labels), names)
+            res["overhead"] = over["configs"]
+            res["steady"] = steady_costs(over["state"], samples)
+            res["naive_matplotlib_ms"] = naive_matplotlib(over["state"]["baseline"]["model"])
+            del over
+            gc.collect()
+        if "long" in ARGS.phases and ARGS.long_epochs > 1:
             data, val_data = (train.images, train.labels), (val.images, val.labels)
             res["long_fit"] = long_fit_phase(tmp, data, samples, val_data, names)
-        res["traces"] = trace_phase(tmp, samples, (val.images, val.labels), names)
-        res["memory_baseline"] = baseline_memory_phase()
-        res["memory"] = memory_phase(tmp)
+        if "alternate" in ARGS.phases and ARGS.alternate_pairs > 1:
+            data, val_data = (train.images, train.labels), (val.images, val.labels)
+            res["alternate"] = alternate_phase(tmp, data, samples, val_data, names)
+        if "traces" in ARGS.phases:
+            res["traces"] = trace_phase(tmp, samples, (val.images, val.labels), names)
+        if "memory" in ARGS.phases:
+            res["memory_baseline"] = baseline_memory_phase()
+            res["memory"] = memory_phase(tmp)
         res["wall_s"] = time.perf_counter() - t
     res["machine"]["load_avg_end"] = os.getloadavg()
     print_report(res)

@@ -108,3 +108,25 @@ def test_same_values_share_and_rereading_without_an_epoch_recomputes():
     assert a.forward.runs == 3  # no epoch: never cached
     np.testing.assert_allclose(out[L.OUTPUT], model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
     assert out["gap"].shape == (20, 6)
+
+
+def test_data_pass_batches_keep_the_largest_layer_output_within_the_cache_budget():
+    """Rows per batch of a data pass: about 2**21 input values, fewer when the largest layer output of a
+    batch would pass CACHE_BUDGET (never below 32); a model without layer shapes keeps the input rule."""
+    from keras_vizcallbacks.explain import _batches, _memory
+
+    cnn = kv.models.reference_cnn()  # conv2d: 30x30x32 floats an image (115 KB)
+    x = np.zeros((1000, 32, 32, 3), np.float32)
+    largest = _memory.largest_output_values(cnn)
+    assert largest == 30 * 30 * 32
+    rows = _batches.batch_size_for(x, None, cnn)
+    assert rows == 256 and rows * 4 * largest <= _batches.CACHE_BUDGET < 2 * rows * 4 * largest
+    assert _batches.batch_size_for(x) == 512  # without the model: the input rule alone
+    assert _batches.batch_size_for(x, 100, cnn) == 100  # given: kept
+    wide = keras.Sequential([keras.Input((64, 64, 3)), keras.layers.Conv2D(256, 3, padding="same")])
+    assert _batches.batch_size_for(np.zeros((10, 64, 64, 3), np.float32), None, wide) == 32  # the floor
+    flat = keras.Sequential([keras.Input((2,)), keras.layers.Dense(16), keras.layers.Dense(3)])
+    assert _batches.batch_size_for(np.zeros((10, 2), np.float32), None, flat) == 4096
+    # the views' data pass uses it: one pass over 1,000 images of the reference CNN in batches of 256
+    view = _shared.register(cnn, x, batch_size=Predictor(cnn).batch_size_for(x))
+    assert view.forward.batch_size == 256

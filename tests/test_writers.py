@@ -89,6 +89,51 @@ def test_png_encoding_threads_are_shared_and_bounded(log_dir):
     assert 1 <= len(encoders) <= kv.writers.registry.ENCODER_THREADS
 
 
+def test_background_encodes_wait_while_a_view_computes(log_dir, monkeypatch):
+    """An encode queued while a view computes (`writers.computing`) starts only when the computation
+    ends, so the framework's threads have the cores; one longer than COMPUTE_WAIT_S lets it go."""
+    import time
+
+    from keras_vizcallbacks.writers import registry
+
+    started = []
+    real = registry.encode_png
+
+    def recording(image):
+        started.append(time.perf_counter())
+        return real(image)
+
+    monkeypatch.setattr(registry, "encode_png", recording)
+    shared = writers.acquire(log_dir, "viz")
+    try:
+        image = np.zeros((8, 8, 3), np.uint8)
+        with writers.computing():
+            future = shared.write_later("gate/a", image, 0)
+            time.sleep(0.4)
+            assert started == [] and not future.done()
+            ended = time.perf_counter()
+        future.result(timeout=10)
+        assert len(started) == 1 and started[0] >= ended
+        # a computation that outlasts COMPUTE_WAIT_S: the encode goes ahead during it
+        monkeypatch.setattr(registry, "COMPUTE_WAIT_S", 0.2)
+        with writers.computing():
+            future = shared.write_later("gate/a", image, 1)
+            future.result(timeout=10)
+            assert len(started) == 2
+        # nested blocks: encodes wait for the outermost to end
+        monkeypatch.setattr(registry, "COMPUTE_WAIT_S", 5.0)
+        with writers.computing():
+            with writers.computing():
+                future = shared.write_later("gate/a", image, 2)
+            time.sleep(0.3)
+            assert len(started) == 2 and not future.done()
+        future.result(timeout=10)
+        assert len(started) == 3
+    finally:
+        writers.release(shared)
+    assert [r.step for r in read_run(log_dir)["gate/a"]] == [0, 1, 2]
+
+
 def test_encode_failure_goes_through_the_error_policy(log_dir, monkeypatch):
     """An image that fails to encode in the background warns once (on_error='warn'), is not
     counted as written, and the next epochs are written."""

@@ -286,7 +286,8 @@ class VizCallback(keras.callbacks.Callback):
             if self._writer is None:
                 self._writer = writers.acquire(self.log_dir, self.run_name, self.png_dir)
             with quiet_blas(), _chief.alone(self.rendering, self.model):
-                computed = self.compute(epoch)
+                with writers.computing():  # background encodes start after it: the framework has the cores
+                    computed = self.compute(epoch)
                 if not self.async_write:
                     for item in self.draw(computed, epoch):
                         if isinstance(item, Scalar):

@@ -44,7 +44,8 @@ class ConfusionMatrix(VizCallback):
         normalize: what the colour and percentages show: ``"true"`` (rows sum to 1: recall on the
             diagonal), ``"pred"`` (columns: precision), ``"all"``, or ``None`` (counts only).
         max_points: at most this many examples (evenly spaced from arrays, the first from a dataset).
-        batch_size: rows per compiled call (default: about 2**21 input values per batch).
+        batch_size: rows per compiled call (default: about 2**21 input values per batch, fewer when a layer's
+            output for the batch would exceed 32 MiB).
         cmap: a sequential matplotlib colormap.
         output: the classifier output counted (its name or index), required for a model with several
             outputs; labels given as a list or dict (one entry per output) follow it. A regression

@@ -60,7 +60,8 @@ class TopActivations(VizCallback):
         patches: draw receptive-field patches (True) or whole images with the window outlined.
         max_points: at most this many examples.
         input_range: ``(low, high)`` shown as black..white; default: the data's range.
-        batch_size: rows per compiled call of the data pass (default: about 2**21 input values).
+        batch_size: rows per compiled call of the data pass (default: about 2**21 input values, fewer when
+            a layer's output for the batch would exceed 32 MiB).
         **options: the options every view takes (``every_n_epochs``, ``run_name``, ...).
     """
 
@@ -143,7 +144,7 @@ class TopActivations(VizCallback):
             self._range = self.input_range
         elif finite.size and float(finite.max()) > float(finite.min()):
             self._range = (float(finite.min()), float(finite.max()))
-        self.shared = shared_pass(model, x, paths=[self.path], batch_size=batch_size_for(x, self.batch_size))
+        self.shared = shared_pass(model, x, paths=[self.path], batch_size=batch_size_for(x, self.batch_size, model))
         self.chosen = None
 
     def compute(self, epoch: int) -> tuple[TopActivationResult, np.ndarray]:

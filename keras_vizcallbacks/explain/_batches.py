@@ -15,6 +15,7 @@ import keras
 import numpy as np
 
 from keras_vizcallbacks import _backend
+from keras_vizcallbacks.explain._memory import largest_output_values
 from keras_vizcallbacks.explain._outputs import squashing, to_probabilities
 
 
@@ -83,19 +84,35 @@ def run_over(fn: Callable[[Any], Any], x: Any, batch_size: int) -> list[np.ndarr
 
 
 def default_batch_size(values_per_example: int) -> int:
-    """About 2**21 input values per batch: 4096 rows of a few features, 512 images of 32x32x3
-    (a 1,000-image pass of the reference CNN: 72 ms in batches of 256, 64 ms in batches of 512)."""
+    """About 2**21 input values per batch: 4096 rows of a few features, 512 images of 32x32x3."""
     b = max(32, min(4096, (1 << 21) // max(1, int(values_per_example))))
     return 1 << (b.bit_length() - 1)
 
 
-def batch_size_for(x: Any, batch_size: int | None = None) -> int:
+CACHE_BUDGET = 32 * 2**20  # bytes: the largest layer output of one forward batch, by default
+
+
+def cache_batch_size(model: Any) -> int | None:
+    """Rows whose largest layer output fits `CACHE_BUDGET` (float32; at least 32, a power of 2), or None
+    without layer shapes. A forward pass is fastest while a batch's activations stay in the last-level
+    cache: the reference CNN's 1,000-image pass (conv2d output 115 KB an image) took 182 ms in batches
+    of 256 and 238 ms in batches of 512 on a 2-core EPYC with 32 MiB of L3 (`benchmarks/overhead.py`)."""
+    largest = largest_output_values(model)
+    if not largest:
+        return None
+    b = max(32, min(4096, CACHE_BUDGET // (4 * largest)))
+    return 1 << (b.bit_length() - 1)
+
+
+def batch_size_for(x: Any, batch_size: int | None = None, model: Any = None) -> int:
     """``batch_size`` if given, else `default_batch_size` for the per-example size of ``x``
-    (its first array for a list/tuple/dict)."""
+    (its first array for a list/tuple/dict), lowered to `cache_batch_size` of ``model`` when known."""
     if batch_size:
         return int(batch_size)
     first = next(iter(x.values())) if isinstance(x, dict) else (x[0] if isinstance(x, (list, tuple)) else x)
-    return default_batch_size(int(np.prod(np.shape(first)[1:], dtype=np.int64)))
+    rows = default_batch_size(int(np.prod(np.shape(first)[1:], dtype=np.int64)))
+    cached = None if model is None else cache_batch_size(model)
+    return rows if cached is None else min(rows, cached)
 
 
 class Predictor:
@@ -123,8 +140,8 @@ class Predictor:
         self.fn = _backend.compile_function(forward, name=name, state=model)
 
     def batch_size_for(self, x: Any) -> int:
-        """Rows per compiled call for the data ``x``: ``batch_size``, else about 2**21 input values."""
-        return batch_size_for(x, self.batch_size)
+        """Rows per compiled call for the data ``x``: ``batch_size``, else `batch_size_for` of the data and model."""
+        return batch_size_for(x, self.batch_size, self.model)
 
     def to_probabilities(self, outputs: Any) -> np.ndarray:
         """This model's outputs (from any pass) -> class probabilities (N, C)."""

@@ -53,17 +53,17 @@ def _values(shape: Any) -> int | None:
     return int(np.prod(dims, dtype=np.int64))
 
 
-def values_per_example(model: Any) -> int | None:
-    """Input values plus every layer's output values for one example (nested models included),
+def _output_values(model: Any) -> list[int] | None:
+    """Input values, then every layer's output values, for one example (nested models included),
     or None when the model has no layer shapes (subclassed, never built)."""
     if not L.has_graph(model):
         return None
-    total = 0
+    sizes = []
     for t in model.inputs:
         v = _values(t.shape)
         if v is None:
             return None
-        total += v
+        sizes.append(v)
     for _, layer in L.iter_layers(model):
         if L.is_model(layer) or isinstance(layer, keras.layers.InputLayer):
             continue  # a nested model's layers are counted; the inputs are counted above
@@ -72,9 +72,23 @@ def values_per_example(model: Any) -> int | None:
         except Exception:  # a layer called more than once, or never
             continue
         for t in out if isinstance(out, (list, tuple)) else [out]:
-            v = _values(getattr(t, "shape", None))
-            total += v or 0
-    return total
+            sizes.append(_values(getattr(t, "shape", None)) or 0)
+    return sizes
+
+
+def values_per_example(model: Any) -> int | None:
+    """Input values plus every layer's output values for one example (nested models included),
+    or None when the model has no layer shapes (subclassed, never built)."""
+    sizes = _output_values(model)
+    return None if sizes is None else sum(sizes)
+
+
+def largest_output_values(model: Any) -> int | None:
+    """The most values one layer (or input) holds for one example, or None without layer shapes."""
+    sizes = _output_values(model)
+    if not sizes:
+        return None
+    return max(sizes) or None
 
 
 def default_batch_size(model: Any, budget: int = MEMORY_BUDGET) -> int:
@@ -126,6 +140,7 @@ __all__ = [
     "check_batch_size",
     "chunks",
     "default_batch_size",
+    "largest_output_values",
     "resolve_batch_size",
     "run_chunked",
     "values_per_example",

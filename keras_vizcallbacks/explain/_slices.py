@@ -267,7 +267,7 @@ class EmbeddingSlice(Slice):
 
     @property
     def data_batch_size(self) -> int:
-        return batch_size_for(self.x, self.batch_size)
+        return batch_size_for(self.x, self.batch_size, self.model)
 
     def start(self) -> None:
         """Join the shared data pass (``share_pass``), then one forward pass and PCA fix the axis limits."""

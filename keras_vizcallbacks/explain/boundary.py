@@ -76,7 +76,8 @@ class DecisionRegionExplainer:
             (``"plane"``) in axis units; default 10% of the span (20% for ``"plane"``).
         anchors: ``"plane"``: indices of 3 examples of ``x``; default the first example of each of
             the first three classes present in ``y`` (or in the predictions when ``y`` is None).
-        batch_size: rows per compiled call (default: about 2**21 input values per batch).
+        batch_size: rows per compiled call (default: about 2**21 input values per batch, fewer when a layer's
+            output for the batch would exceed 32 MiB; `explain._batches.batch_size_for`).
         fixed_axes: keep axis limits across calls. ``"embedding"``: each axis spans ±L standard
             deviations, L on a 1, 1.5, 2, 3, 4, 6, … ladder that changes only when a point leaves it
             or all fit in half of it; other modes: widened only when points leave them.
@@ -183,7 +184,7 @@ class DecisionRegionExplainer:
 
     @property
     def data_batch_size(self) -> int:
-        """Rows per compiled call over the data ``x``: ``batch_size``, else about 2**21 input values."""
+        """Rows per compiled call over the data ``x``: ``batch_size``, else `batch_size_for` of the data and model."""
         return self.predictor.batch_size_for(self.x)
 
     @property

@@ -75,6 +75,7 @@ class LayerStats:
 
     def __init__(self, model: keras.Model, layer: str | None = None, *, batch_size: int | None = None) -> None:
         self.path, self.layer = filter_layer(model, layer, view="top_activations")
+        self.model = model
         self.batch_size = batch_size
         self.channels_first = getattr(self.layer, "data_format", "channels_last") == "channels_first"
         probe_model = L.build_probe(model, [self.path]).model
@@ -103,7 +104,7 @@ class LayerStats:
 
     def __call__(self, x: Any) -> ChannelStats:
         x = np.asarray(x)
-        top, arg, mean = run_over(self.fn, x, batch_size_for(x, self.batch_size))
+        top, arg, mean = run_over(self.fn, x, batch_size_for(x, self.batch_size, self.model))
         return ChannelStats(top.astype(np.float32), arg.astype(np.int64), mean.astype(np.float32), self.map_shape(x))
 
     def compiled_functions(self) -> list[_backend.TracedFunction]:

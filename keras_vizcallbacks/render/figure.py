@@ -21,7 +21,8 @@ TITLE_FG, SUBTITLE_FG = (0, 0, 0), (0x33, 0x33, 0x33)
 
 def note_figure(fig: Figure) -> None:
     """Note (`legibility.note_text` / `note_mark`) each visible, non-empty text of ``fig`` at its font
-    size, each scatter's smallest marker and each line marker (legend handles) at their size, in pixels."""
+    size, each scatter's smallest marker, each marker line's markers (data points in an axes, legend handles) at
+    their size, in pixels."""
     from matplotlib.collections import PathCollection
     from matplotlib.lines import Line2D
     from matplotlib.text import Text
@@ -39,8 +40,12 @@ def note_figure(fig: Figure) -> None:
             note_mark("marker", float(np.sqrt(np.min(c.get_sizes()))) * scale)
     for line in fig.findobj(Line2D):
         marker = line.get_marker()  # tick marks are lines with an integer marker (TICKDOWN, ...): not data
-        if line.get_visible() and isinstance(marker, str) and marker not in ("None", "", " "):
+        if not (line.get_visible() and isinstance(marker, str) and marker not in ("None", "", " ")):
+            continue
+        if line.axes is None:  # a legend handle
             note_mark("legend marker", line.get_markersize() * scale)
+        elif len(line.get_xdata()):  # data points drawn as a marker line
+            note_mark("marker", line.get_markersize() * scale)
 
 
 def new_figure(width_px: int = 512, height_px: int = 512, dpi: int = DPI) -> Figure:

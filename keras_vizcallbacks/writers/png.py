@@ -2,7 +2,7 @@
 
 `encode_png` and `encode_apng` use Pillow at zlib level ``PNG_COMPRESSION`` (1): no TensorFlow,
 so they work under every Keras backend, and Pillow releases the GIL while it encodes, so the
-writers' two encoder threads encode in parallel when two cores are free.
+writers' encoder threads encode beside the training thread.
 ``benchmarks/png_encode.py`` measures Pillow against TensorFlow's encoder in one run.
 """
 
