@@ -455,6 +455,30 @@ def test_plane_callback_writes_steps(log_dir):
     assert cb.explainer.predictor.fn.traces == 1
 
 
+def test_plane_subtitle_names_every_anchor_in_full(log_dir):
+    """The plane picture's subtitle gives each anchor's prediction, wrapped between anchors: none is
+    cut off by an ellipsis (with real class names, three of them did not fit one line)."""
+    from keras_vizcallbacks.render.legibility import recording
+
+    x, y = random_data(30, n_classes=3)
+    y[:3] = [0, 1, 2]
+    model = small_sequential()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    names = ["a long name for triangles", "squares", "circles"]
+    cb = kv.DecisionBoundary(log_dir, (x, y), mode="plane", grid_resolution=12, class_names=names)
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[cb])
+    with recording() as drawn:
+        (frame, *_) = cb.draw(cb.last, 0)
+    stamped = [d.text for d in drawn if d.what == "stamped"]
+    anchors = [t for t in stamped if "anchor" in t]
+    assert len(anchors) >= 2  # wrapped over two lines or more
+    text = " · ".join(anchors)
+    assert "…" not in text
+    for k, p in enumerate(cb.last.predictions):
+        assert f"anchor {k + 1} → {names[int(p)]} " in text
+    assert frame.image.shape[1] == IMAGE_SHAPE[1]
+
+
 # --------------------------------------------------------------------------- configuration errors
 
 

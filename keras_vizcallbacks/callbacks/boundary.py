@@ -157,9 +157,10 @@ class DecisionBoundary(VizCallback):
         plane = mode == "plane"
         if plane:
             names_of = names or [f"class {k}" for k in range(self.n_classes)]
+            # one part per anchor, so the subtitle wraps between them instead of cutting the last one off
             parts = [
-                "anchors predicted: "
-                + ", ".join(f"{names_of[int(p)]} {c:.0%}" for p, c in zip(r.predictions, r.point_confidence))
+                f"anchor {k + 1} → {names_of[int(p)]} {c:.0%}"
+                for k, (p, c) in enumerate(zip(r.predictions, r.point_confidence))
             ]
         if mode == "embedding" and r.nonfinite:
             parts.append(f"{r.nonfinite} non-finite → 0")
@@ -241,7 +242,7 @@ class DecisionBoundary(VizCallback):
             lines.append(
                 f"Every grid point is an image on the plane through the three anchor images (stars: {anchors}), "
                 f"evaluated in batches ({g * g} images per epoch). The subtitle gives each anchor's predicted class "
-                "and probability at this epoch."
+                "and probability at this epoch (anchor k → class p%)."
             )
         else:
             lines.append(
