@@ -30,8 +30,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from keras_vizcallbacks import render, writers  # noqa: E402
-from keras_vizcallbacks.render.figure import ReusedFigure  # noqa: E402
+from keras_vizcallbacks import render, writers
+from keras_vizcallbacks.render.figure import ReusedFigure
 
 
 def median_ms(fn, reps: int) -> float:
