@@ -420,31 +420,40 @@ def chosen(configs: dict[str, list[str]], *keep: str) -> dict[str, list[str]]:
     return {k: v for k, v in configs.items() if k in wanted}
 
 
+def timed_fit(log_dir: str, data, views: list[str], table: dict, names, epochs: int, **options):
+    """A fresh reference CNN fit for ``epochs`` with ``views`` (made with ``options``), seeded alike for
+    every configuration: ``(callbacks, per-epoch wall times)`` (`Stopwatch` with ``per_epoch``)."""
+    x, y = data
+    _backend.set_random_seed(0)
+    model = kv.models.reference_cnn(n_classes=len(names))
+    cbs = [table[v](log_dir, **options) for v in views]
+    watch = Stopwatch(per_epoch=True)
+    model.fit(x, y, batch_size=ARGS.batch_size, epochs=epochs, verbose=0, callbacks=[watch.begin, *cbs, watch.end])
+    return cbs, watch.times
+
+
+def own_ms(own: dict[str, float | None]) -> dict[str, float | None]:
+    return {k: None if v is None else 1e3 * v for k, v in own.items()}
+
+
 def long_fit_phase(tmp: str, data, samples, val, names) -> dict[str, Any]:
     """No callbacks, each view alone and all six, in one ``--long-epochs`` fit each (not interleaved):
     the views' own steady time per epoch when nothing is set up or torn down between epochs, as a
     user's run sees it (including the wait for their background PNGs at the next epoch's begin),
     over the epoch of the fit without callbacks."""
-    x, y = data
     table = view_table(samples, val, names, ARGS.view_samples)
     configs = chosen({"baseline": []} | {name: [name] for name in table} | {"all": list(table)}, "baseline")
     out: dict[str, Any] = {}
     base = None
     for i, (cfg, views) in enumerate(configs.items()):
-        _backend.set_random_seed(0)
-        log_dir = os.path.join(tmp, f"long{i}")
-        model = kv.models.reference_cnn(n_classes=len(names))
-        cbs = [table[v](log_dir) for v in views]
-        watch = Stopwatch(per_epoch=True)
-        model.fit(x, y, batch_size=ARGS.batch_size, epochs=ARGS.long_epochs, verbose=0,
-                  callbacks=[watch.begin, *cbs, watch.end])  # fmt: skip
-        wall = med(watch.times[1:])
+        cbs, times = timed_fit(os.path.join(tmp, f"long{i}"), data, views, table, names, ARGS.long_epochs)
+        wall = med(times[1:])
         if cfg == "baseline":
             base = wall
         own = {type(cb).__name__: med(cb.timings[1:]) for cb in cbs}
         total = sum(v for v in own.values() if v)
         out[cfg] = {
-            "own_ms": {k: None if v is None else 1e3 * v for k, v in own.items()},
+            "own_ms": own_ms(own),
             "epoch_s": wall,
             "ratio": wall / base if base and wall else None,
             "own_pct": 100 * total / base if base and cbs else None,
@@ -466,20 +475,13 @@ def alternate_phase(tmp: str, data, samples, val, names) -> dict[str, Any]:
     the pairs, over the median plain epoch (``wall_pct``: counts the background encoding's share of the
     cores too, noisier). Epoch 0 (tracing) and the last epoch (it always renders, and closes) are left out.
     """
-    x, y = data
     table = view_table(samples, val, names, ARGS.view_samples)
     configs = chosen({name: [name] for name in table} | {"all": list(table)})
     epochs = 2 * ARGS.alternate_pairs + 2
     out: dict[str, Any] = {}
     for i, (cfg, views) in enumerate(configs.items()):
-        _backend.set_random_seed(0)
-        log_dir = os.path.join(tmp, f"alt{i}")
-        model = kv.models.reference_cnn(n_classes=len(names))
-        cbs = [table[v](log_dir, every_n_epochs=2) for v in views]
-        watch = Stopwatch(per_epoch=True)
-        model.fit(x, y, batch_size=ARGS.batch_size, epochs=epochs, verbose=0,
-                  callbacks=[watch.begin, *cbs, watch.end])  # fmt: skip
-        t = watch.times  # t[e]: epoch e, from its begin to the next epoch's begin (after the views' waits)
+        cbs, t = timed_fit(os.path.join(tmp, f"alt{i}"), data, views, table, names, epochs, every_n_epochs=2)
+        # t[e]: epoch e, from its begin to the next epoch's begin (after the views' waits)
         render = list(range(2, epochs - 1, 2))
         plain = list(range(1, epochs - 1, 2))
         base = med([t[e] for e in plain])
@@ -495,7 +497,7 @@ def alternate_phase(tmp: str, data, samples, val, names) -> dict[str, Any]:
             "plain_epoch_s": base,
             "plain_epochs_s": [t[e] for e in plain],
             "render_epochs_s": [t[e] for e in render],
-            "own_ms": {k: None if v is None else 1e3 * v for k, v in own.items()},
+            "own_ms": own_ms(own),
             "own_pct": 100 * total / base if base else None,
             "own_epochs_ms": [1e3 * o for o in own_at],
             "own_same_epoch_pct": 100 * med(same) if same else None,

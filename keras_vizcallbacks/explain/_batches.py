@@ -83,10 +83,15 @@ def run_over(fn: Callable[[Any], Any], x: Any, batch_size: int) -> list[np.ndarr
     return run_batches(fn, n_rows(x), lambda a, b: take_rows(x, a, b), batch_size)
 
 
+def _rows(n: int) -> int:
+    """``n`` rows clipped to 32..4096 and rounded down to a power of 2."""
+    b = max(32, min(4096, int(n)))
+    return 1 << (b.bit_length() - 1)
+
+
 def default_batch_size(values_per_example: int) -> int:
     """About 2**21 input values per batch: 4096 rows of a few features, 512 images of 32x32x3."""
-    b = max(32, min(4096, (1 << 21) // max(1, int(values_per_example))))
-    return 1 << (b.bit_length() - 1)
+    return _rows((1 << 21) // max(1, int(values_per_example)))
 
 
 CACHE_BUDGET = 32 * 2**20  # bytes: the largest layer output of one forward batch, by default
@@ -100,8 +105,7 @@ def cache_batch_size(model: Any) -> int | None:
     largest = largest_output_values(model)
     if not largest:
         return None
-    b = max(32, min(4096, CACHE_BUDGET // (4 * largest)))
-    return 1 << (b.bit_length() - 1)
+    return _rows(CACHE_BUDGET // (4 * largest))
 
 
 def batch_size_for(x: Any, batch_size: int | None = None, model: Any = None) -> int:

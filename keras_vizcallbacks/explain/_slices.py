@@ -18,7 +18,7 @@ import numpy as np
 
 from keras_vizcallbacks import _backend
 from keras_vizcallbacks import layers as L
-from keras_vizcallbacks.explain._batches import batch_size_for, default_batch_size, n_rows, run_batches, run_over
+from keras_vizcallbacks.explain._batches import default_batch_size, n_rows, run_batches, run_over
 from keras_vizcallbacks.explain._outputs import classes_and_confidence, to_probabilities
 from keras_vizcallbacks.explain._regions import DecisionRegions, Slice, grid, limits
 from keras_vizcallbacks.explain._shared import register
@@ -267,7 +267,7 @@ class EmbeddingSlice(Slice):
 
     @property
     def data_batch_size(self) -> int:
-        return batch_size_for(self.x, self.batch_size, self.model)
+        return self.predictor.batch_size_for(self.x)
 
     def start(self) -> None:
         """Join the shared data pass (``share_pass``), then one forward pass and PCA fix the axis limits."""

@@ -208,7 +208,7 @@ class BoundaryFigure(ReusedFigure):
         # titles (stamped with Pillow) are drawn every call; the ticks once per axis limits, the legend once
         dynamic = [*right.values(), *bad.values(), *ax.spines.values(), ax.xaxis.label, ax.yaxis.label]
         blit = Blitter(fig, dynamic, cached=[ax.xaxis, ax.yaxis])
-        self._a = {"ax": ax, "right": right, "bad": bad, "xlabel": xlabel, "ylabel": ylabel,
+        self._a = {"ax": ax, "right": right, "bad": bad, "rounds": rounds, "xlabel": xlabel, "ylabel": ylabel,
                    "box": box, "extra": [], "blit": blit}  # fmt: skip
 
     def image(
@@ -274,7 +274,7 @@ class BoundaryFigure(ReusedFigure):
             wrong = np.asarray(labels) != np.asarray(predictions) if misclassified else np.zeros(len(pts), bool)
             # marker area in pt^2 as a scatter's size (at most 60, at least legible): diameter sqrt(area)
             s = float(np.clip(3000.0 / max(len(pts), 1), self.min_point, max(60.0, self.min_point)))
-            rounds = _rounds(len(hues))
+            rounds = a["rounds"]
             # each point's round: its rank within its class, dealt evenly into `rounds` (data order kept)
             rank = np.zeros(len(pts), dtype=np.int64)
             for k in hues:
