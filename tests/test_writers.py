@@ -134,6 +134,39 @@ def test_background_encodes_wait_while_a_view_computes(log_dir, monkeypatch):
     assert [r.step for r in read_run(log_dir)["gate/a"]] == [0, 1, 2]
 
 
+def test_a_thread_waiting_for_an_image_encodes_the_queued_ones(log_dir, monkeypatch):
+    """`writers.wait` runs queued encodes on the waiting thread (oldest first) instead of idling beside
+    busy encoder threads; each image is written once, in order."""
+    import threading
+
+    from keras_vizcallbacks.writers import registry
+
+    where = []
+    real = registry.encode_png
+
+    def recording(image):
+        where.append(threading.current_thread().name)
+        return real(image)
+
+    monkeypatch.setattr(registry, "encode_png", recording)
+    release = threading.Event()
+    blockers = [writers.run_later(release.wait, 30) for _ in range(registry.ENCODER_THREADS)]
+    shared = writers.acquire(log_dir, "viz")
+    try:
+        image = np.zeros((8, 8, 3), np.uint8)
+        futures = [shared.write_later("help/a", image + step, step) for step in range(3)]
+        assert writers.wait(futures[-1]) is None  # every encoder thread is blocked: this thread encodes
+        assert all(f.done() for f in futures) and where == ["MainThread"] * 3
+    finally:
+        release.set()
+        for b in blockers:
+            b.result(timeout=30)
+        writers.release(shared)
+    records = read_run(log_dir)["help/a"]
+    assert [r.step for r in records] == [0, 1, 2]
+    assert [int(writers.decode(r)[0, 0, 0]) for r in records] == [0, 1, 2]
+
+
 def test_encode_failure_goes_through_the_error_policy(log_dir, monkeypatch):
     """An image that fails to encode in the background warns once (on_error='warn'), is not
     counted as written, and the next epochs are written."""

@@ -75,6 +75,6 @@ class Delivery:
         future, step, tag = self._pending[0]
         if not wait and not future.done():
             return None
-        error = future.exception()  # waits
+        error = writers.wait(future)  # waits, encoding queued images meanwhile
         self._pending.popleft()
         return step, tag, error

@@ -27,6 +27,7 @@ from keras_vizcallbacks.writers.registry import (
     run_later,
     run_path,
     validate_run_name,
+    wait,
 )
 from keras_vizcallbacks.writers.tensorboard import TensorBoardWriter, check_writable
 
@@ -54,4 +55,5 @@ __all__ = [
     "run_later",
     "run_path",
     "validate_run_name",
+    "wait",
 ]

@@ -14,6 +14,7 @@ import contextlib
 import os
 import threading
 import weakref
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
@@ -64,7 +65,7 @@ class SharedWriter:
         image = np.asarray(image)
         if image.dtype != np.uint8 or image.ndim != 3:
             raise TypeError(f"write_later takes uint8 (H, W, C) images, got {image.dtype} {image.shape} for {tag!r}")
-        return _encoder().submit(self._encode_and_write, tag, image, step, description)
+        return _submit_encode(self._encode_and_write, tag, image, step, description)
 
     def _encode_and_write(self, tag: str, image: np.ndarray, step: int, description: str) -> None:
         _after_compute()  # a view's compiled computation has the cores first
@@ -148,6 +149,63 @@ def _encoder() -> ThreadPoolExecutor:
         if _ENCODER is None:
             _ENCODER = ThreadPoolExecutor(max_workers=ENCODER_THREADS, thread_name_prefix="keras_vizcallbacks-encode")
         return _ENCODER
+
+
+# Encodes not started yet, oldest first. Each is run by whichever thread takes it first: an encoder
+# thread, or a thread waiting for an image (`wait`), whose core would otherwise idle at the epoch's end.
+_QUEUED: deque[tuple[Callable[..., Any], tuple[Any, ...], Future]] = deque()
+_QUEUED_LOCK = threading.Lock()
+
+
+def _submit_encode(fn: Callable[..., Any], *args: Any) -> Future:
+    """Queue ``fn(*args)`` (an encode) for the encoder threads, or a waiting thread; returns its Future."""
+    item: tuple[Callable[..., Any], tuple[Any, ...], Future] = (fn, args, Future())
+    with _QUEUED_LOCK:
+        _QUEUED.append(item)
+    try:
+        _encoder().submit(_run_queued)
+    except BaseException:  # e.g. the interpreter is shutting down: nothing will run it
+        with _QUEUED_LOCK:
+            if item in _QUEUED:
+                _QUEUED.remove(item)
+        raise
+    return item[2]
+
+
+def _take() -> tuple[Callable[..., Any], tuple[Any, ...], Future] | None:
+    with _QUEUED_LOCK:
+        return _QUEUED.popleft() if _QUEUED else None
+
+
+def _run(item: tuple[Callable[..., Any], tuple[Any, ...], Future]) -> None:
+    fn, args, future = item
+    if future.set_running_or_notify_cancel():
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:
+            future.set_exception(exc)
+
+
+def _run_queued() -> None:
+    """An encoder thread's turn: the oldest queued encode (none when a waiting thread took it)."""
+    item = _take()
+    if item is not None:
+        _run(item)
+
+
+def wait(future: Future) -> BaseException | None:
+    """Wait for ``future`` (from `SharedWriter.write_later` or `run_later`) and return its exception or
+    None. Meanwhile this thread runs queued encodes itself, oldest first, rather than idle beside the
+    encoder threads: a view waiting for its images at the next epoch's begin encodes on the core the
+    training thread would leave idle. Not inside `computing` (the encodes wait for it to end)."""
+    while not future.done():
+        with _COMPUTE_DONE:
+            busy = _COMPUTING > 0
+        item = None if busy else _take()
+        if item is None:
+            break
+        _run(item)
+    return future.exception()
 
 
 def run_later(fn: Callable[..., Any], *args: Any) -> Future:
