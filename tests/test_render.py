@@ -114,6 +114,33 @@ def test_caption_adds_readable_text_strip():
     assert (strip > 150).any()  # light text pixels were drawn
 
 
+def test_sample_caption_strips_assembled_from_cached_lines_equal_pillow_drawing_them():
+    """Sample captions are put together from lines rendered once each (a changed number re-renders its
+    line only): pixel for pixel what ImageDraw.text draws for the whole caption, descenders, accents
+    and shortened lines included, whichever lines came from the cache."""
+    from PIL import Image, ImageDraw
+
+    from keras_vizcallbacks.render import overlay
+    from keras_vizcallbacks.render.text import fit, font
+
+    def drawn(lines, width, size, colour):
+        line_h = round(size * 1.2)
+        strip = Image.new("RGB", (width, line_h * len(lines) + 6), overlay.BG)
+        draw = ImageDraw.Draw(strip)
+        for i, line in enumerate(lines):
+            draw.text((4, 3 + i * line_h), fit(line, width - 6, size), fill=colour, font=font(size))
+        return np.asarray(strip)
+
+    overlay._line_ink.cache_clear()
+    for size, width in ((11, 96), (17, 260), (24, 300)):
+        for colour in ((120, 220, 120), (240, 130, 110)):
+            for p in ("0.28", "0.97", "1.00"):
+                lines = ("#12  true: triangle", f"pred: jigsaw (gÿq) p={p}", "map max 6.65e-05 · ÁÉ | a long tail")
+                np.testing.assert_array_equal(overlay._caption_strip(lines, width, size, colour),
+                                              drawn(lines, width, size, colour), err_msg=f"{size} {width} {p}")  # fmt: skip
+    assert overlay._line_ink.cache_info().hits > 0  # the unchanged lines came from the cache
+
+
 def test_filter_grid_rgb_colour_and_scale():
     k = np.zeros((4, 3, 3, 3), dtype=np.float32)  # (out, in=RGB, h, w)
     k[0, 0, 0, 0] = 2.0  # red +max at top-left of filter 0

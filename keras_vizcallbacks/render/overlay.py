@@ -98,17 +98,32 @@ def overlay(
 
 @functools.lru_cache(maxsize=512)
 def _caption_strip(lines: tuple[str, ...], width: int, size: int, colour: tuple[int, int, int]) -> np.ndarray:
-    """Cached: the same samples get the same captions most epochs (Pillow text is ~1 ms a line)."""
-    from PIL import Image, ImageDraw
+    """Cached: the same samples get the same captions most epochs. A caption whose numbers changed
+    re-renders only the lines that did (`_line_ink`; Pillow text is ~0.4 ms a line)."""
+    from PIL import Image
 
     line_h = round(size * 1.2)
     strip = Image.new("RGB", (width, line_h * len(lines) + 6), BG)
-    draw = ImageDraw.Draw(strip)
     for i, line in enumerate(lines):
-        draw.text((4, 3 + i * line_h), fit(line, width - 6, size), fill=colour, font=font(size))
+        ink, above = _line_ink(fit(line, width - 6, size), width, size)
+        strip.paste(colour, (0, 3 + i * line_h - above), ink)  # Pillow clips what falls outside the strip
     arr = np.asarray(strip, dtype=np.uint8).copy()
     arr.flags.writeable = False
     return arr
+
+
+@functools.lru_cache(maxsize=512)
+def _line_ink(line: str, width: int, size: int):
+    """One caption line's coverage (a Pillow "L" image, text drawn at x=4 and ``above`` rows down) and
+    ``above``: pasting ``colour`` through it (`Image.paste`) blends exactly as ``ImageDraw.text`` does, so
+    a strip assembled from cached lines equals one drawn in a piece, ink that crosses into the next
+    line's rows included."""
+    from PIL import Image, ImageDraw
+
+    above = size  # room for ink above the line's top and, with the band's height, below its bottom
+    mask = Image.new("L", (width, 3 * size), 0)
+    ImageDraw.Draw(mask).text((4, above), line, fill=255, font=font(size))
+    return mask, above
 
 
 def panel_factor(height: int, width: int, panel_px: int = 128) -> int:
