@@ -136,8 +136,8 @@ def test_sample_caption_strips_assembled_from_cached_lines_equal_pillow_drawing_
         for colour in ((120, 220, 120), (240, 130, 110)):
             for p in ("0.28", "0.97", "1.00"):
                 lines = ("#12  true: triangle", f"pred: jigsaw (gÿq) p={p}", "map max 6.65e-05 · ÁÉ | a long tail")
-                np.testing.assert_array_equal(overlay._caption_strip(lines, width, size, colour),
-                                              drawn(lines, width, size, colour), err_msg=f"{size} {width} {p}")  # fmt: skip
+                got = overlay._caption_strip(lines, width, size, colour)
+                np.testing.assert_array_equal(got, drawn(lines, width, size, colour), err_msg=f"{size} {width} {p}")
     assert overlay._line_ink.cache_info().hits > 0  # the unchanged lines came from the cache
 
 
