@@ -479,6 +479,35 @@ def test_plane_subtitle_names_every_anchor_in_full(log_dir):
     assert frame.image.shape[1] == IMAGE_SHAPE[1]
 
 
+def test_embedding_axis_labels_stay_fixed_and_the_subtitle_gives_the_variance_shares(log_dir):
+    """The embedding's axis labels are the same every epoch (drawn once, with the ticks); each axis's
+    share of the variance, which changes every epoch, is in the subtitle, as the PCA of the features
+    computed here gives it."""
+    from keras_vizcallbacks.render.legibility import recording
+
+    x, y = random_data(60, n_classes=3)
+    model = small_sequential()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    cb = kv.DecisionBoundary(log_dir, (x, y), mode="embedding", grid_resolution=10)
+    seen = []
+    keep = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: seen.append(cb.last))
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[cb, keep])
+    assert cb.failures == [] and len(seen) == 2
+    assert {(r.xlabel, r.ylabel) for r in seen} == {("PCA axis 1 (SD units)", "PCA axis 2 (SD units)")}
+    r = seen[-1]
+    # the shares from an independent PCA of the layer's output: the top two eigenvalues' shares
+    name, _, which = r.layer.partition(":")  # "out:input": the input to layer `out`
+    tensor = model.get_layer(name).input if which == "input" else model.get_layer(name).output
+    feats = keras.Model(model.inputs, tensor).predict(x, verbose=0).reshape(len(x), -1)
+    eig = np.sort(np.linalg.eigvalsh(np.cov(feats.astype(np.float64), rowvar=False)))[::-1]
+    np.testing.assert_allclose(sorted(r.explained_variance_ratio, reverse=True), eig[:2] / eig.sum(), atol=1e-3)
+    with recording() as drawn:
+        cb.draw(r, 1)
+    stamped = " · ".join(d.text for d in drawn if d.what == "stamped")
+    v1, v2 = r.explained_variance_ratio
+    assert f"axes {v1:.0%} + {v2:.0%} of variance" in stamped
+
+
 # --------------------------------------------------------------------------- configuration errors
 
 

@@ -162,6 +162,9 @@ class DecisionBoundary(VizCallback):
                 f"anchor {k + 1} → {names_of[int(p)]} {c:.0%}"
                 for k, (p, c) in enumerate(zip(r.predictions, r.point_confidence))
             ]
+        if mode == "embedding" and r.explained_variance_ratio is not None:
+            v1, v2 = (float(v) for v in r.explained_variance_ratio[:2])
+            parts.append(f"axes {v1:.0%} + {v2:.0%} of variance")
         if mode == "embedding" and r.nonfinite:
             parts.append(f"{r.nonfinite} non-finite → 0")
         image = self._figure.image(
@@ -255,8 +258,8 @@ class DecisionBoundary(VizCallback):
                 f"after `{r.layer}`, so the regions are exact on this 2-D slice of feature space. The examples "
                 "themselves lie off the slice: **agreement** (subtitle; scalar "
                 f"`{self.tag}/agreement`) counts those predicted as the class of the region they are drawn in; "
-                "the others are where the 2-D picture misleads. The axis labels give each axis's share of the "
-                "variance at this epoch."
+                "the others are where the 2-D picture misleads. The subtitle also gives each axis's share of the "
+                "variance at this epoch (axes 1 + 2)."
             )
         elif self._off_slice(r):
             lines.append(

@@ -366,8 +366,8 @@ class EmbeddingSlice(Slice):
             predictions=pred,
             point_confidence=pconf,
             point_regions=region,
-            xlabel=f"PCA axis 1 · {ratio[0]:.0%} of variance (SD units)",
-            ylabel=f"PCA axis 2 · {ratio[1]:.0%} of variance (SD units)",
+            xlabel="PCA axis 1 (SD units)",  # fixed: the variance shares change every epoch (the subtitle has them)
+            ylabel="PCA axis 2 (SD units)",
             axes=self.axes_text(what, dims, len(z)),
             layer=self.layer,
             mean=mean.astype(np.float32),
