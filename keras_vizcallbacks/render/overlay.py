@@ -105,8 +105,10 @@ def _caption_strip(lines: tuple[str, ...], width: int, size: int, colour: tuple[
     line_h = round(size * 1.2)
     strip = Image.new("RGB", (width, line_h * len(lines) + 6), BG)
     for i, line in enumerate(lines):
-        ink, above = _line_ink(fit(line, width - 6, size), width, size)
-        strip.paste(colour, (0, 3 + i * line_h - above), ink)  # Pillow clips what falls outside the strip
+        ink = _line_ink(fit(line, width - 6, size), width, size)
+        if ink is not None:
+            mask, x, y = ink
+            strip.paste(colour, (x, 3 + i * line_h + y), mask)  # Pillow clips what falls outside the strip
     arr = np.asarray(strip, dtype=np.uint8).copy()
     arr.flags.writeable = False
     return arr
@@ -114,16 +116,20 @@ def _caption_strip(lines: tuple[str, ...], width: int, size: int, colour: tuple[
 
 @functools.lru_cache(maxsize=512)
 def _line_ink(line: str, width: int, size: int):
-    """One caption line's coverage (a Pillow "L" image, text drawn at x=4 and ``above`` rows down) and
-    ``above``: pasting ``colour`` through it (`Image.paste`) blends exactly as ``ImageDraw.text`` does, so
-    a strip assembled from cached lines equals one drawn in a piece, ink that crosses into the next
-    line's rows included."""
+    """One caption line's coverage as drawn at x=4 on its line: ``(mask, x, y)``, a Pillow "L" image
+    cropped to its ink and where its corner lies relative to the line's top left, or None for no ink.
+    Pasting ``colour`` through it (`Image.paste`) blends exactly as ``ImageDraw.text`` does, so a strip
+    assembled from cached lines equals one drawn in a piece, ink that crosses into the next line's rows
+    included."""
     from PIL import Image, ImageDraw
 
     above = size  # room for ink above the line's top and, with the band's height, below its bottom
     mask = Image.new("L", (width, 3 * size), 0)
     ImageDraw.Draw(mask).text((4, above), line, fill=255, font=font(size))
-    return mask, above
+    box = mask.getbbox()
+    if box is None:
+        return None
+    return mask.crop(box), box[0], box[1] - above
 
 
 def panel_factor(height: int, width: int, panel_px: int = 128) -> int:
