@@ -481,8 +481,8 @@ def test_plane_subtitle_names_every_anchor_in_full(log_dir):
 
 def test_embedding_axis_labels_stay_fixed_and_the_subtitle_gives_the_variance_shares(log_dir):
     """The embedding's axis labels are the same every epoch (drawn once, with the ticks); each axis's
-    share of the variance, which changes every epoch, is in the subtitle, as the PCA of the features
-    computed here gives it."""
+    share of the variance, which changes every epoch, is in the subtitle, consistent with a PCA of the
+    features computed here."""
     from keras_vizcallbacks.render.legibility import recording
 
     x, y = random_data(60, n_classes=3)
@@ -500,7 +500,11 @@ def test_embedding_axis_labels_stay_fixed_and_the_subtitle_gives_the_variance_sh
     tensor = model.get_layer(name).input if which == "input" else model.get_layer(name).output
     feats = keras.Model(model.inputs, tensor).predict(x, verbose=0).reshape(len(x), -1)
     eig = np.sort(np.linalg.eigvalsh(np.cov(feats.astype(np.float64), rowvar=False)))[::-1]
-    np.testing.assert_allclose(sorted(r.explained_variance_ratio, reverse=True), eig[:2] / eig.sum(), atol=1e-3)
+    share = eig / eig.sum()
+    # the axes are turned within the principal plane to follow the previous epoch's (Procrustes), so each
+    # carries a share between the plane's two eigenvalues' and together exactly the plane's
+    np.testing.assert_allclose(float(np.sum(r.explained_variance_ratio)), share[0] + share[1], atol=1e-3)
+    assert all(share[1] - 1e-3 <= v <= share[0] + 1e-3 for v in r.explained_variance_ratio)
     with recording() as drawn:
         cb.draw(r, 1)
     stamped = " · ".join(d.text for d in drawn if d.what == "stamped")
