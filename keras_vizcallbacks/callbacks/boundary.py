@@ -162,11 +162,12 @@ class DecisionBoundary(VizCallback):
                 f"anchor {k + 1} → {names_of[int(p)]} {c:.0%}"
                 for k, (p, c) in enumerate(zip(r.predictions, r.point_confidence))
             ]
-        if mode == "embedding" and r.explained_variance_ratio is not None:
-            v1, v2 = (float(v) for v in r.explained_variance_ratio[:2])
-            parts.append(f"axes {v1:.0%} + {v2:.0%} of variance")
-        if mode == "embedding" and r.nonfinite:
-            parts.append(f"{r.nonfinite} non-finite → 0")
+        if mode == "embedding":
+            if r.explained_variance_ratio is not None:
+                v1, v2 = (float(v) for v in r.explained_variance_ratio[:2])
+                parts.append(f"axes {v1:.0%} + {v2:.0%} of variance")
+            if r.nonfinite:
+                parts.append(f"{r.nonfinite} non-finite → 0")
         image = self._figure.image(
             r.classes,
             r.confidence,

@@ -151,15 +151,30 @@ def _encoder() -> ThreadPoolExecutor:
         return _ENCODER
 
 
-# Encodes not started yet, oldest first. Each is run by whichever thread takes it first: an encoder
-# thread, or a thread waiting for an image (`wait`), whose core would otherwise idle at the epoch's end.
-_QUEUED: deque[tuple[Callable[..., Any], tuple[Any, ...], Future]] = deque()
+class _Encode:
+    """One queued encode, run by whichever thread takes it first: an encoder thread, or a thread waiting
+    for an image (`wait`), whose core would otherwise idle at the epoch's end. Compared by identity."""
+
+    __slots__ = ("args", "fn", "future")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self.fn, self.args, self.future = fn, args, Future()
+
+    def run(self) -> None:
+        if self.future.set_running_or_notify_cancel():
+            try:
+                self.future.set_result(self.fn(*self.args))
+            except BaseException as exc:
+                self.future.set_exception(exc)
+
+
+_QUEUED: deque[_Encode] = deque()  # encodes not started yet, oldest first
 _QUEUED_LOCK = threading.Lock()
 
 
 def _submit_encode(fn: Callable[..., Any], *args: Any) -> Future:
     """Queue ``fn(*args)`` (an encode) for the encoder threads, or a waiting thread; returns its Future."""
-    item: tuple[Callable[..., Any], tuple[Any, ...], Future] = (fn, args, Future())
+    item = _Encode(fn, args)
     with _QUEUED_LOCK:
         _QUEUED.append(item)
     try:
@@ -169,28 +184,19 @@ def _submit_encode(fn: Callable[..., Any], *args: Any) -> Future:
             if item in _QUEUED:
                 _QUEUED.remove(item)
         raise
-    return item[2]
+    return item.future
 
 
-def _take() -> tuple[Callable[..., Any], tuple[Any, ...], Future] | None:
+def _take() -> _Encode | None:
     with _QUEUED_LOCK:
         return _QUEUED.popleft() if _QUEUED else None
-
-
-def _run(item: tuple[Callable[..., Any], tuple[Any, ...], Future]) -> None:
-    fn, args, future = item
-    if future.set_running_or_notify_cancel():
-        try:
-            future.set_result(fn(*args))
-        except BaseException as exc:
-            future.set_exception(exc)
 
 
 def _run_queued() -> None:
     """An encoder thread's turn: the oldest queued encode (none when a waiting thread took it)."""
     item = _take()
     if item is not None:
-        _run(item)
+        item.run()
 
 
 def wait(future: Future) -> BaseException | None:
@@ -204,7 +210,7 @@ def wait(future: Future) -> BaseException | None:
         item = None if busy else _take()
         if item is None:
             break
-        _run(item)
+        item.run()
     return future.exception()
 
 
