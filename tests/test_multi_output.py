@@ -84,6 +84,59 @@ def test_views_reading_outputs_need_output_on_a_multi_output_model(tmp_path, whi
     assert int(model.optimizer.iterations.numpy()) == 0  # raised before the first batch
 
 
+class SubclassedTwoHeads(keras.Model):
+    """The two heads of `two_heads` in a subclassed model: no symbolic outputs to count before it is called."""
+
+    def __init__(self):
+        super().__init__(name="sub_two_heads")
+        self.c1 = keras.layers.Conv2D(6, 3, activation="relu")
+        self.gap = keras.layers.GlobalAveragePooling2D()
+        self.size = keras.layers.Dense(1)
+        self.cls = keras.layers.Dense(4, activation="softmax")
+
+    def call(self, x, training=False):
+        h = self.gap(self.c1(x))
+        return {"size": self.size(h), "class": self.cls(h)}
+
+
+def subclassed_two_heads():
+    keras.utils.set_random_seed(3)
+    model = SubclassedTwoHeads()
+    model.compile(optimizer="adam", loss={"size": "mse", "class": "sparse_categorical_crossentropy"})
+    return model
+
+
+@pytest.mark.parametrize("which", ["Saliency", "ConfusionMatrix", "DecisionBoundary"])
+def test_subclassed_model_returning_several_outputs_needs_output(tmp_path, which):
+    x, y, area, _ = shapes_data(16)
+    model = subclassed_two_heads()
+    views = {
+        "Saliency": lambda **kw: kv.Saliency(str(tmp_path), x[:2], **kw),
+        "ConfusionMatrix": lambda **kw: kv.ConfusionMatrix(str(tmp_path), (x, y), **kw),
+        "DecisionBoundary": lambda **kw: kv.DecisionBoundary(str(tmp_path), (x, y), mode="plane", **kw),
+    }
+    targets = {"size": area, "class": y}
+    with pytest.raises(ValueError) as e:
+        model.fit(x, targets, epochs=1, verbose=0, callbacks=[views[which]()])
+    msg = str(e.value)
+    assert msg.startswith(which) and "returns 2 outputs" in msg and "output=" in msg
+    assert "0 'class' (1, 4)" in msg and "1 'size' (1, 1)" in msg  # keras.tree.flatten order: keys sorted
+    assert int(model.optimizer.iterations.numpy()) == 0  # raised before the first batch
+    if which == "Saliency":  # the notebook form says the same; output=0 ('class') explains the class head
+        with pytest.raises(ValueError, match="returns 2 outputs"):
+            kv.explain.saliency(model, x[:2])
+        assert kv.explain.saliency(model, x[:2], output=0).shape == (2, SIZE, SIZE)
+        return
+    view = views[which](output=0)  # 'class', first in flatten order
+    model.fit(x, targets, epochs=1, verbose=0, callbacks=[view])
+    assert view.failures == []
+    if which == "ConfusionMatrix":
+        probs = model.predict(x, verbose=0)["class"]  # the class head, independently
+        expected = np.zeros((4, 4), dtype=np.int64)
+        np.add.at(expected, (y, probs.argmax(axis=1)), 1)
+        np.testing.assert_array_equal(view.counts, expected)
+
+
 def test_filter_grid_and_feature_maps_need_no_output(tmp_path):
     x, y, area, _ = shapes_data(16)
     model = two_heads()

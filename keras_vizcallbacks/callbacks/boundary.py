@@ -12,7 +12,13 @@ from keras_vizcallbacks import _checks
 from keras_vizcallbacks import layers as L
 from keras_vizcallbacks.callbacks._samples import check_classes, fixed_labelled_data
 from keras_vizcallbacks.callbacks.base import Frame, Scalar, VizCallback
-from keras_vizcallbacks.explain import BOUNDARY_MODES, DecisionRegionExplainer, DecisionRegions, check_classifier
+from keras_vizcallbacks.explain import (
+    BOUNDARY_MODES,
+    DecisionRegionExplainer,
+    DecisionRegions,
+    check_classifier,
+    check_one_output,
+)
 from keras_vizcallbacks.render.boundary import BoundaryFigure
 
 
@@ -109,6 +115,7 @@ class DecisionBoundary(VizCallback):
         except ValueError as e:
             raise ValueError(f"DecisionBoundary: {e}") from None
         x, y, n_total, chosen = fixed_labelled_data(self.data, model, self.max_points, name, index, self.output)
+        check_one_output(model, x, self.output, "DecisionBoundary")  # a subclassed model returning several
         try:
             explainer = DecisionRegionExplainer(
                 model,

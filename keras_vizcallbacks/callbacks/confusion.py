@@ -17,6 +17,7 @@ from keras_vizcallbacks.explain import (
     Predictor,
     SharedView,
     check_classifier,
+    check_one_output,
     classes_and_confidence,
     confusion_matrix,
     n_outputs,
@@ -100,6 +101,7 @@ class ConfusionMatrix(VizCallback):
             raise ValueError(f"ConfusionMatrix: {e}") from None
         self.output_index = index
         x, y, n_total, chosen = fixed_labelled_data(self.data, model, self.max_points, name, index, self.output)
+        check_one_output(model, x, self.output, "ConfusionMatrix")  # a subclassed model returning several
         self.n_classes = check_classes("ConfusionMatrix", y, n_outputs(model, output=index), self.class_names)
         self.x, self.y = x, y
         self.predictor = Predictor(model, batch_size=self.batch_size, name="confusion_predict", output=index)

@@ -16,6 +16,7 @@ from keras_vizcallbacks.explain import (
     SALIENCY_REDUCTIONS,
     SaliencyExplainer,
     check_batch_size,
+    check_one_output,
     check_rank,
     saliency_method,
     saliency_options,
@@ -132,6 +133,7 @@ class Saliency(AttributionView):
         except ValueError as e:
             raise ValueError(f"Saliency: {e}") from None
         self._load_samples(model)
+        check_one_output(model, self.x, self.output, "Saliency")  # a subclassed model returning several
         image = self.explainer.prepare_inputs(self.x)[self.explainer.image_index]  # wrong structure: ValueError now
         self._rank = check_rank(np.shape(image), "Saliency", "its image input (the samples)")  # 2-D or 1-D only
         if "baseline" in self.explainer.options:  # a baseline of the wrong shape: ValueError now, not at epoch end

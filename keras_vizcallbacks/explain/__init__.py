@@ -16,6 +16,7 @@ from keras_vizcallbacks.explain._batches import Predictor, batch_size_for, take_
 from keras_vizcallbacks.explain._memory import MEMORY_BUDGET, check_batch_size
 from keras_vizcallbacks.explain._outputs import (
     check_classifier,
+    check_one_output,
     classes_and_confidence,
     logits_to_probabilities,
     n_classes,
@@ -110,6 +111,7 @@ __all__ = [
     "check_classifier",
     "check_filters",
     "check_input_range",
+    "check_one_output",
     "check_rank",
     "check_score_function",
     "choose_filters",

@@ -138,6 +138,38 @@ def check_classifier(model: keras.Model, output: int, who: str) -> None:
         )
 
 
+def check_one_output(model: keras.Model, x: Any, output: Any, who: str) -> None:
+    """ValueError when ``output`` is not given and ``model``, which has no symbolic outputs (subclassed),
+    returns several: it is called once on the first example of ``x`` (an array, a list/tuple or a dict
+    of arrays) to see. A model with symbolic outputs is checked by `layers.output_index` instead."""
+    if output is not None or L.output_names(model):  # names only for a model with symbolic outputs
+        return
+    if isinstance(x, dict):
+        first: Any = {k: np.asarray(v)[:1] for k, v in x.items()}
+    elif isinstance(x, (list, tuple)):
+        first = [np.asarray(v)[:1] for v in x]
+    else:
+        first = np.asarray(x)[:1]
+    try:
+        out = model(first, training=False)
+    except Exception:  # data the model cannot take: the view's own checks say so
+        return
+    if not isinstance(out, (list, tuple, dict)):
+        return
+    leaves = keras.tree.flatten(out)
+    if len(leaves) < 2:
+        return
+    keys = sorted(out) if isinstance(out, dict) else None  # keras.tree.flatten orders a dict by its keys
+    listed = ", ".join(
+        f"{i}{f' {keys[i]!r}' if keys and len(keys) == len(leaves) else ''} {tuple(t.shape)}"
+        for i, t in enumerate(leaves)
+    )
+    raise ValueError(
+        f"{who}: model {model.name!r} ({type(model).__name__}) returns {len(leaves)} outputs: {listed}. "
+        "Pass output=<index> to choose the one this view explains (in that order)."
+    )
+
+
 # --------------------------------------------------------------------------- probabilities
 
 

@@ -35,7 +35,7 @@ from keras_vizcallbacks import _checks
 from keras_vizcallbacks import layers as L
 from keras_vizcallbacks._backend import TracedFunction
 from keras_vizcallbacks.explain._batches import Predictor, n_rows
-from keras_vizcallbacks.explain._outputs import check_classifier, n_outputs
+from keras_vizcallbacks.explain._outputs import check_classifier, check_one_output, n_outputs
 from keras_vizcallbacks.explain._regions import DecisionRegions, Slice
 from keras_vizcallbacks.explain._shared import SharedView
 from keras_vizcallbacks.explain._slices import SLICES
@@ -228,6 +228,7 @@ def decision_regions(
     One-shot form of :class:`DecisionRegionExplainer` (which a callback keeps
     across epochs); the arguments are the same.
     """
+    check_one_output(model, x, output, "decision_regions")  # a subclassed model returning several: say so
     return DecisionRegionExplainer(
         model,
         x,

@@ -45,7 +45,7 @@ from keras_vizcallbacks import layers as L
 from keras_vizcallbacks.explain import _targets
 from keras_vizcallbacks.explain._float_input import float_input
 from keras_vizcallbacks.explain._memory import check_batch_size, resolve_batch_size, run_chunked
-from keras_vizcallbacks.explain._outputs import logits_to_probabilities, n_classes
+from keras_vizcallbacks.explain._outputs import check_one_output, logits_to_probabilities, n_classes
 from keras_vizcallbacks.explain.saliency_methods import (
     Gradients,
     SaliencyMethod,
@@ -349,5 +349,6 @@ def saliency(
     Maps are not normalized: the values are gradients (or attributions) of the
     target class's logit.
     """
+    check_one_output(model, images, output, "saliency")  # a subclassed model returning several: say so
     ex = explainer(model, method, image_input, output, batch_size=batch_size, **method_options)
     return ex.explain(images, class_index, reduce=reduce).maps
