@@ -440,6 +440,32 @@ def test_plane_anchors_fall_in_their_own_region(trained_cnn, shapes_test):
     assert len(np.unique(r.classes)) >= 3
 
 
+def test_plane_default_grid_is_coarser_for_large_images():
+    """The plane's grid points are images: 50 x 50 of them at 32x32x3, but at 224x224x3 the default
+    keeps about the same input values a render (at least 16 x 16 = 256 images, not 2,500)."""
+    sizes = {(32, 32, 3): 50, (28, 28, 1): 50, (64, 64, 3): 25, (96, 96, 3): 16, (224, 224, 3): 16}
+    for shape, expected in sizes.items():
+        inp = keras.Input(shape)
+        h = keras.layers.Conv2D(2, 8, strides=8)(inp)
+        out = keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling2D()(h))
+        model = keras.Model(inp, out)
+        x = np.random.default_rng(1).random((3, *shape), dtype=np.float32)
+        ex = DecisionRegionExplainer(model, x, [0, 1, 2], mode="plane")
+        assert ex.grid_resolution == expected, shape
+        values = expected**2 * int(np.prod(shape))
+        assert values <= 50 * 50 * 32 * 32 * 3 or expected == 16, shape  # within the 32x32x3 budget, or the floor
+        if shape == (224, 224, 3):
+            r = ex()
+            assert r.classes.shape == (16, 16) and r.probabilities.shape == (16, 16, 3)
+            # the regions are the model's on the grid images, rebuilt here
+            imgs = (r.origin + r.grid_points[[0, 100, 255]] @ r.components).reshape(3, *shape).astype(np.float32)
+            expected_classes = np.argmax(model.predict(imgs, verbose=0), axis=1)
+            np.testing.assert_array_equal(r.classes.ravel()[[0, 100, 255]], expected_classes)
+            given = DecisionRegionExplainer(model, x, [0, 1, 2], mode="plane", grid_resolution=20)
+            assert given.grid_resolution == 20  # an explicit grid_resolution is kept
+    assert DecisionRegionExplainer(model, x, [0, 1, 2], mode="embedding").grid_resolution == 100  # other modes
+
+
 def test_plane_callback_writes_steps(log_dir):
     x, y = random_data(30, n_classes=3)
     y[:3] = [0, 1, 2]

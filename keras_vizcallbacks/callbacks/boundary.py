@@ -47,7 +47,8 @@ class DecisionBoundary(VizCallback):
         mode: ``"auto"``, ``"input"``, ``"plane"`` or ``"embedding"``.
         layer: the feature layer for ``"embedding"`` (name or path).
         features: the two feature indices for ``"input"`` on a flat input with more than 2.
-        grid_resolution: grid points per axis (default 100; 50 for ``"plane"``).
+        grid_resolution: grid points per axis (default 100; for ``"plane"`` 50 up to 32x32x3 examples, fewer
+            for larger ones, at least 16).
         eps: margin around the data / anchors in axis units (default 10% of the span; 20% for ``"plane"``).
         class_names: one name per class, for the legend and anchors.
         anchors: ``"plane"``: indices (into the kept data) of the three anchor images.

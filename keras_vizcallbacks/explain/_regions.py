@@ -121,6 +121,11 @@ class Slice:
     mode = ""
     default_resolution = 100
 
+    @classmethod
+    def resolution_for(cls, example_shape: tuple) -> int:
+        """The grid points per axis when ``grid_resolution`` is not given, for examples of ``example_shape``."""
+        return cls.default_resolution
+
     def __init__(self, explainer: Any) -> None:
         self.model = explainer.model
         self.x = explainer.x

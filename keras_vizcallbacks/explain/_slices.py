@@ -115,6 +115,18 @@ class PlaneSlice(Slice):
 
     mode = "plane"
     default_resolution = 50
+    min_resolution = 16
+    # Input values evaluated per render by default: 50 x 50 grid images of 32x32x3 (7.7 M). Larger images
+    # get a coarser default grid (at least 16 x 16): 224x224x3 takes 256 images a render, not 2,500.
+    values_budget = 50 * 50 * 32 * 32 * 3
+
+    @classmethod
+    def resolution_for(cls, example_shape: tuple) -> int:
+        """50 points per axis up to 32x32x3 examples; fewer for larger ones, so the grid's images hold
+        about `values_budget` input values (at least `min_resolution`)."""
+        values = max(1, int(np.prod(example_shape, dtype=np.int64)))
+        fit = int(np.sqrt(cls.values_budget / values))
+        return int(min(cls.default_resolution, max(cls.min_resolution, fit)))
 
     def __init__(self, explainer: Any, layer: Any, features: Any, anchors: Sequence[int] | None) -> None:
         super().__init__(explainer)

@@ -71,7 +71,8 @@ class DecisionRegionExplainer:
         layer: ``"embedding"``: the feature layer (name or path); its output is projected.
             Default: the input to the last ``Dense`` layer.
         features: ``"input"``: the two feature indices on the axes of a flat input with more than 2.
-        grid_resolution: grid points per axis (default 100; 50 for ``"plane"``).
+        grid_resolution: grid points per axis (default 100; for ``"plane"`` 50 up to 32x32x3 examples, fewer
+            for larger ones, at least 16: `PlaneSlice.resolution_for`).
         eps: margin added around the data (``"input"``/``"embedding"``) or the anchors
             (``"plane"``) in axis units; default 10% of the span (20% for ``"plane"``).
         anchors: ``"plane"``: indices of 3 examples of ``x``; default the first example of each of
@@ -130,7 +131,8 @@ class DecisionRegionExplainer:
         self.predictor = Predictor(model, batch_size=batch_size, output=self.output)
         self.mode = self._resolve_mode(mode, layer, features)
         kind = SLICES[self.mode]
-        self.grid_resolution = grid_resolution or kind.default_resolution
+        example = tuple(np.shape(self.x)[1:]) if _is_array(self.x) else ()
+        self.grid_resolution = grid_resolution or kind.resolution_for(example)
         self.n_classes = n_outputs(model, output=self.output)
         self.slice: Slice = kind(self, layer, features, anchors)
 
