@@ -466,6 +466,56 @@ def test_plane_default_grid_is_coarser_for_large_images():
     assert DecisionRegionExplainer(model, x, [0, 1, 2], mode="embedding").grid_resolution == 100  # other modes
 
 
+@pytest.mark.parametrize(
+    "anchors, predictions",
+    [
+        ([[0, 0], [25, 0], [3.5, 15.4]], [0, 1, 2]),  # short labels that fit where they always went
+        ([[0, 0], [88, 0], [46, 88]], [0, 1, 0]),  # a long label above the middle: neither side has room
+        ([[0, 0], [90, 0], [100, 50]], [3, 1, 0]),  # anchors 1 and 2 at one height, long labels facing
+    ],
+)
+def test_plane_anchor_labels_stay_in_the_axes_and_apart(anchors, predictions):
+    from matplotlib.text import Annotation
+
+    from keras_vizcallbacks.render.boundary import BoundaryFigure
+
+    anchors = np.asarray(anchors, dtype=np.float64)
+    lim = (float(anchors.min()) - 0.2 * np.ptp(anchors), float(anchors.max()) + 0.2 * np.ptp(anchors))
+    g = 16
+    xx = yy = np.linspace(*lim, g)
+    fig = BoundaryFigure()
+    try:
+        fig.image(
+            np.zeros((g, g), int),
+            np.full((g, g), 0.7),
+            xx,
+            yy,
+            anchors=anchors,
+            anchor_labels=np.array([0, 1, 2]),
+            anchor_predictions=np.array(predictions),
+            class_names=["circle", "square", "triangle", "cross"],
+            n_classes=4,
+            xlim=lim,
+            ylim=lim,
+            xlabel="along anchor 2 − anchor 1",
+            ylabel="toward anchor 3 (orthogonal)",
+            equal_aspect=True,
+        )
+        ax = fig._a["ax"]
+        renderer = ax.figure.canvas.get_renderer()
+        box = ax.get_window_extent(renderer)
+        notes = [a for a in fig._a["extra"] if isinstance(a, Annotation)]
+        assert [n.get_text().split(":")[0] for n in notes] == ["1", "2", "3"]
+        boxes = [n.get_bbox_patch().get_window_extent(renderer) for n in notes]
+        for n, b in zip(notes, boxes):
+            assert box.x0 - 1 <= b.x0 and b.x1 <= box.x1 + 1, f"{n.get_text()!r} leaves the axes: {b} vs {box}"
+        for i in range(3):
+            for j in range(i + 1, 3):
+                assert not boxes[i].overlaps(boxes[j]), (notes[i].get_text(), notes[j].get_text())
+    finally:
+        fig.close()
+
+
 def test_plane_callback_writes_steps(log_dir):
     x, y = random_data(30, n_classes=3)
     y[:3] = [0, 1, 2]

@@ -287,11 +287,11 @@ class BoundaryFigure(ReusedFigure):
                     mine = sel & (hue == k) & (rank == r)
                     line.set_data(pts[mine, 0], pts[mine, 1])
                     line.set_markersize(float(np.sqrt(s * scale)))
-        if anchors is not None:
-            anchors = np.asarray(anchors, dtype=np.float64)
-            a["extra"] = _draw_anchors(ax, anchors, anchor_labels, anchor_predictions, colors, names, self.font_pt)
         ax.set_xlim(x0, x1)
         ax.set_ylim(y0, y1)
+        if anchors is not None:  # after the limits: each label's side is chosen from the star's place in the axes
+            anchors = np.asarray(anchors, dtype=np.float64)
+            a["extra"] = _draw_anchors(ax, anchors, anchor_labels, anchor_predictions, colors, names, self.font_pt)
         a["xlabel"].set_text(xlabel)
         a["ylabel"].set_text(ylabel)
         axes_key = (x0, x1, y0, y1, xlabel, ylabel)  # ticks and labels: redrawn only when one of these changes
@@ -363,10 +363,16 @@ def _row_major(items: list, ncol: int) -> list:
 
 
 def _draw_anchors(ax, anchors, labels, predictions, colors, names, fontsize: float = 14.0) -> list:
-    """Numbered stars with their class names; returns the artists (removed on the next call)."""
+    """Numbered stars with their class names; returns the artists (removed on the next call).
+
+    Each label goes above its star, on the side away from the anchors' middle; a label that would
+    leave the axes takes the other side, or is centred above its star when neither side has room, and
+    a label that would cover a later anchor's label goes below its star instead (anchors 1 and 2 of
+    the plane mode always share a height). Sizes are the texts' measured extents."""
     artists = []
     finite = anchors[np.all(np.isfinite(anchors), axis=1)]
     mid_x = float(np.mean(finite[:, 0])) if len(finite) else 0.0
+    notes = []
     for i, (ax_x, ax_y) in enumerate(anchors):
         if not (np.isfinite(ax_x) and np.isfinite(ax_y)):
             continue
@@ -383,20 +389,56 @@ def _draw_anchors(ax, anchors, labels, predictions, colors, names, fontsize: flo
                 text += f" (→ {names[pred]})"
         elif pred is not None:
             text += f": → {names[pred]}"
-        artists.append(
-            ax.annotate(
-                text,
-                (ax_x, ax_y),
-                xytext=(-12 if right else 12, 12),
-                textcoords="offset points",
-                ha="right" if right else "left",
-                fontsize=fontsize,
-                fontweight="bold",
-                bbox={"boxstyle": "round,pad=0.25", "facecolor": "white", "edgecolor": "#444444", "alpha": 0.9},
-                zorder=6,
-            )
+        note = ax.annotate(
+            text,
+            (ax_x, ax_y),
+            xytext=(-12 if right else 12, 12),
+            textcoords="offset points",
+            ha="right" if right else "left",
+            fontsize=fontsize,
+            fontweight="bold",
+            bbox={"boxstyle": "round,pad=0.25", "facecolor": "white", "edgecolor": "#444444", "alpha": 0.9},
+            zorder=6,
         )
+        artists.append(note)
+        notes.append(note)
+    _place_labels(ax, notes, fontsize)
     return artists
+
+
+_LABEL_PLACES = {"right": ((-12, 12), "right"), "left": ((12, 12), "left"), "center": ((0, 16), "center")}
+
+
+def _place_labels(ax, notes: list, fontsize: float) -> None:
+    """Move anchor labels that leave the axes or cover another label (see `_draw_anchors`)."""
+    if not notes:
+        return
+    renderer = ax.figure.canvas.get_renderer()
+    ax.apply_aspect()  # an equal-aspect axes takes its final box at draw time: take it now
+    box = ax.get_window_extent(renderer)
+    pad = 0.25 * fontsize * ax.figure.dpi / 72.0 + 1.0  # the label box's padding, in pixels
+
+    def extent(note):
+        e = note.get_window_extent(renderer)
+        return e.x0 - pad, e.x1 + pad, e.y0 - pad, e.y1 + pad
+
+    def place(note, where):
+        offset, ha = _LABEL_PLACES[where]
+        note.xyann = offset
+        note.set_horizontalalignment(ha)
+
+    for note in notes:
+        first = note.get_horizontalalignment()
+        for where in (first, "left" if first == "right" else "right", "center"):
+            place(note, where)
+            x0, x1, _, _ = extent(note)
+            if x0 >= box.x0 and x1 <= box.x1:
+                break
+    for k, note in enumerate(notes):
+        a = extent(note)
+        if any(a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3] for b in map(extent, notes[k + 1 :])):
+            note.xyann = (note.xyann[0], -16)  # under its star
+            note.set_verticalalignment("top")
 
 
 __all__ = ["REGION_ALPHA", "SIZE", "BoundaryFigure", "decision_boundary_image", "region_pixels", "region_rgb"]
