@@ -129,3 +129,37 @@ def test_feature_maps_on_a_subclassed_model_says_what_works(log_dir):
     assert "subclassed" in message and "functional or Sequential" in message
     assert "spatial outputs: ." not in message  # not the empty list it used to print
     assert not spy.reached
+
+
+def _channels_first_model(rank: int) -> keras.Model:
+    """A classifier that reads its input channels-first: (batch, 2, 64) signals or (batch, 3, 16, 16) images."""
+    conv = keras.layers.Conv1D if rank == 1 else keras.layers.Conv2D
+    pool = keras.layers.GlobalAveragePooling1D if rank == 1 else keras.layers.GlobalAveragePooling2D
+    inp = keras.Input((2, 64) if rank == 1 else (3, 16, 16))
+    h = conv(4, 3, activation="relu", data_format="channels_first", name="c1")(inp)
+    h = conv(4, 3, activation="relu", data_format="channels_first", name="c2")(h)
+    out = keras.layers.Dense(3, activation="softmax")(pool(data_format="channels_first")(h))
+    return compiled(keras.Model(inp, out, name=f"cf{rank}d"))
+
+
+@pytest.mark.parametrize("rank", [1, 2])
+@pytest.mark.parametrize("view", ["FeatureMaps", "GradCAM", "Saliency", "TopActivations"])
+def test_channels_first_input_is_refused_by_the_views_that_draw_it(rank, view, log_dir):
+    """Drawn as (batch, ..., channels), a channels-first (2, 64) signal became 2 steps of 64 channels."""
+    if view == "TopActivations" and rank == 1:
+        pytest.skip("TopActivations draws 2-D image inputs only")
+    model = _channels_first_model(rank)
+    x = np.random.default_rng(0).random((8, *model.input_shape[1:]), dtype=np.float32)
+    y = np.arange(8) % 3
+    made = {
+        "FeatureMaps": lambda: kv.FeatureMaps(log_dir, x[:2]),
+        "GradCAM": lambda: kv.GradCAM(log_dir, x[:2]),
+        "Saliency": lambda: kv.Saliency(log_dir, x[:2]),
+        "TopActivations": lambda: kv.TopActivations(log_dir, x, layer="c2"),
+    }[view]()
+    spy = _FirstBatch()
+    with pytest.raises(ValueError) as e:
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[made, spy])
+    msg = str(e.value)
+    assert msg.startswith(view) and "channels-first" in msg and "'c1'" in msg and "channels_last" in msg
+    assert not spy.reached, "the error came after training had started"

@@ -10,6 +10,7 @@ import keras
 import numpy as np
 
 from keras_vizcallbacks import _checks, render
+from keras_vizcallbacks import layers as L
 from keras_vizcallbacks.callbacks._samples import check_classes, materialize
 from keras_vizcallbacks.callbacks.base import Frame, Scalar, VizCallback
 from keras_vizcallbacks.explain import (
@@ -76,6 +77,7 @@ class AttributionView(VizCallback):
 
     def _load_samples(self, model: keras.Model) -> None:
         name = type(self).__name__
+        L.check_channels_last_input(model, name)  # a channels-first input would be drawn with its axes swapped
         self.x, self.y = materialize(
             self.samples,
             model,

@@ -91,6 +91,7 @@ class FeatureMaps(VizCallback):
         self._layers: list[tuple[str, keras.layers.Layer]] = []
 
     def prepare(self, model: keras.Model) -> None:
+        L.check_channels_last_input(model, "FeatureMaps")  # its input thumbnails read (batch, ..., channels)
         spatial = L.spatial_output_layers(model)
         if self.layers is None:
             chosen = L.conv_layers(model)

@@ -112,6 +112,7 @@ class TopActivations(VizCallback):
 
     def prepare(self, model: keras.Model) -> None:
         name = "TopActivations data"
+        L.check_channels_last_input(model, "TopActivations")  # its patches are cut from (batch, h, w, channels)
         try:
             self.path, self._layer = filter_layer(model, self.layer, view="TopActivations")
         except ValueError as e:

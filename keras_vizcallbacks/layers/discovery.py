@@ -96,6 +96,24 @@ def iter_layers(model: keras.Model, prefix: str = "") -> Iterator[tuple[str, ker
             yield from iter_layers(layer, prefix=f"{path}/")
 
 
+def check_channels_last_input(model: keras.Model, who: str) -> None:
+    """ValueError when the first layer of ``model`` with a ``data_format`` (a convolution or pooling
+    layer, nested models searched in order) reads ``"channels_first"``: the views that draw their
+    inputs (images, 1-D signals) read them as (batch, ..., channels), and a channels-first input would
+    be drawn with its axes swapped (a 2-channel, 64-step signal as 2 steps of 64 channels)."""
+    for path, layer in iter_layers(model):
+        fmt = getattr(layer, "data_format", None)
+        if fmt is None or is_model(layer):
+            continue
+        if fmt == "channels_first":
+            raise ValueError(
+                f"{who}: model {model.name!r} reads its input channels-first (layer {path!r} has "
+                "data_format='channels_first'); this view draws inputs laid out (batch, ..., channels) only. "
+                "Build the model with data_format='channels_last' (Keras' default), or leave this view out."
+            )
+        return
+
+
 def all_layer_paths(model: keras.Model) -> list[str]:
     """Paths of every layer except the input layers, nested models included."""
     return [p for p, layer in iter_layers(model) if not isinstance(layer, keras.layers.InputLayer)]
