@@ -143,11 +143,11 @@ def _channels_first_model(rank: int) -> keras.Model:
 
 
 @pytest.mark.parametrize("rank", [1, 2])
-@pytest.mark.parametrize("view", ["FeatureMaps", "GradCAM", "Saliency", "TopActivations"])
+@pytest.mark.parametrize("view", ["FeatureMaps", "GradCAM", "Saliency", "TopActivations", "ActivationMaximization"])
 def test_channels_first_input_is_refused_by_the_views_that_draw_it(rank, view, log_dir):
     """Drawn as (batch, ..., channels), a channels-first (2, 64) signal became 2 steps of 64 channels."""
-    if view == "TopActivations" and rank == 1:
-        pytest.skip("TopActivations draws 2-D image inputs only")
+    if view in ("TopActivations", "ActivationMaximization") and rank == 1:
+        pytest.skip(f"{view} draws 2-D image inputs only")
     model = _channels_first_model(rank)
     x = np.random.default_rng(0).random((8, *model.input_shape[1:]), dtype=np.float32)
     y = np.arange(8) % 3
@@ -156,6 +156,7 @@ def test_channels_first_input_is_refused_by_the_views_that_draw_it(rank, view, l
         "GradCAM": lambda: kv.GradCAM(log_dir, x[:2]),
         "Saliency": lambda: kv.Saliency(log_dir, x[:2]),
         "TopActivations": lambda: kv.TopActivations(log_dir, x, layer="c2"),
+        "ActivationMaximization": lambda: kv.ActivationMaximization(log_dir, layer="c2"),
     }[view]()
     spy = _FirstBatch()
     with pytest.raises(ValueError) as e:

@@ -103,6 +103,7 @@ class ActivationMaximization(VizCallback):
         self._range_note = ""
 
     def prepare(self, model: keras.Model) -> None:
+        L.check_channels_last_input(model, "ActivationMaximization")  # it draws the optimized inputs (h, w, channels)
         input_range = self.input_range
         self._range_note = "given" if input_range is not None else "default"
         if self.data is not None:
