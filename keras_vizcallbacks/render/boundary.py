@@ -211,7 +211,7 @@ class BoundaryFigure(ReusedFigure):
         dynamic = [*right.values(), *bad.values(), *ax.spines.values()]
         blit = Blitter(fig, dynamic, cached=[ax.xaxis, ax.yaxis])
         self._a = {"ax": ax, "right": right, "bad": bad, "rounds": rounds, "xlabel": xlabel, "ylabel": ylabel,
-                   "box": box, "extra": [], "blit": blit}  # fmt: skip
+                   "box": box, "extra": [], "blit": blit, "label_places": {}}  # fmt: skip
 
     def image(
         self,
@@ -291,7 +291,9 @@ class BoundaryFigure(ReusedFigure):
         ax.set_ylim(y0, y1)
         if anchors is not None:  # after the limits: each label's side is chosen from the star's place in the axes
             anchors = np.asarray(anchors, dtype=np.float64)
-            a["extra"] = _draw_anchors(ax, anchors, anchor_labels, anchor_predictions, colors, names, self.font_pt)
+            a["extra"] = _draw_anchors(
+                ax, anchors, anchor_labels, anchor_predictions, colors, names, self.font_pt, a["label_places"]
+            )
         a["xlabel"].set_text(xlabel)
         a["ylabel"].set_text(ylabel)
         axes_key = (x0, x1, y0, y1, xlabel, ylabel)  # ticks and labels: redrawn only when one of these changes
@@ -362,13 +364,18 @@ def _row_major(items: list, ncol: int) -> list:
     return [slots[r][c] for c in range(ncol) for r in range(nrow) if slots[r][c] is not None]
 
 
-def _draw_anchors(ax, anchors, labels, predictions, colors, names, fontsize: float = 14.0) -> list:
+# an anchor label's offset from its star (points) and its horizontal alignment ("right": the text ends left of the star)
+_LABEL_PLACES = {"right": ((-12, 12), "right"), "left": ((12, 12), "left"), "center": ((0, 16), "center")}
+
+
+def _draw_anchors(ax, anchors, labels, predictions, colors, names, fontsize: float = 14.0, memo=None) -> list:
     """Numbered stars with their class names; returns the artists (removed on the next call).
 
     Each label goes above its star, on the side away from the anchors' middle; a label that would
     leave the axes takes the other side, or is centred above its star when neither side has room, and
     a label that would cover a later anchor's label goes below its star instead (anchors 1 and 2 of
-    the plane mode always share a height). Sizes are the texts' measured extents."""
+    the plane mode always share a height). Sizes are the texts' measured extents; ``memo`` (a dict the
+    figure keeps) holds the last placement, reused while the texts, stars and limits stay the same."""
     artists = []
     finite = anchors[np.all(np.isfinite(anchors), axis=1)]
     mid_x = float(np.mean(finite[:, 0])) if len(finite) else 0.0
@@ -389,12 +396,13 @@ def _draw_anchors(ax, anchors, labels, predictions, colors, names, fontsize: flo
                 text += f" (→ {names[pred]})"
         elif pred is not None:
             text += f": → {names[pred]}"
+        offset, ha = _LABEL_PLACES["right" if right else "left"]
         note = ax.annotate(
             text,
             (ax_x, ax_y),
-            xytext=(-12 if right else 12, 12),
+            xytext=offset,
             textcoords="offset points",
-            ha="right" if right else "left",
+            ha=ha,
             fontsize=fontsize,
             fontweight="bold",
             bbox={"boxstyle": "round,pad=0.25", "facecolor": "white", "edgecolor": "#444444", "alpha": 0.9},
@@ -402,11 +410,18 @@ def _draw_anchors(ax, anchors, labels, predictions, colors, names, fontsize: flo
         )
         artists.append(note)
         notes.append(note)
+    key = (tuple((n.get_text(), tuple(n.xy)) for n in notes), ax.get_xlim(), ax.get_ylim())
+    if memo is not None and memo.get("key") == key:  # the plane's anchors and limits are fixed for a fit
+        for note, (xyann, ha, va) in zip(notes, memo["places"]):
+            note.xyann = xyann
+            note.set_horizontalalignment(ha)
+            note.set_verticalalignment(va)
+        return artists
     _place_labels(ax, notes, fontsize)
+    if memo is not None:
+        memo["key"] = key
+        memo["places"] = [(n.xyann, n.get_horizontalalignment(), n.get_verticalalignment()) for n in notes]
     return artists
-
-
-_LABEL_PLACES = {"right": ((-12, 12), "right"), "left": ((12, 12), "left"), "center": ((0, 16), "center")}
 
 
 def _place_labels(ax, notes: list, fontsize: float) -> None:
