@@ -18,7 +18,7 @@ import numpy as np
 from keras_vizcallbacks.render.color import colorize, to_rgb
 from keras_vizcallbacks.render.grid import block_mean, filled, upscale, vstack
 from keras_vizcallbacks.render.legibility import CARD_WIDTH, MIN_MARK_PX, note_mark, note_text
-from keras_vizcallbacks.render.text import fit, font, legible_size, text_size
+from keras_vizcallbacks.render.text import fit, fits, font, legible_size, line_pieces, text_size
 
 BG = (32, 32, 32)
 TEXT = (235, 235, 235)
@@ -124,8 +124,14 @@ def _line_ink(line: str, width: int, size: int):
     from PIL import Image, ImageDraw
 
     above = size  # room for ink above the line's top and, with the band's height, below its bottom
-    mask = Image.new("L", (width, 3 * size), 0)
-    ImageDraw.Draw(mask).text((4, above), line, fill=255, font=font(size))
+    pieces = line_pieces(line, size)
+    if pieces is None:  # drawn in one piece
+        mask = Image.new("L", (width, 3 * size), 0)
+        ImageDraw.Draw(mask).text((4, above), line, fill=255, font=font(size))
+    else:  # from its words' cached ink: the same pixels
+        mask = Image.new("L", (width, 3 * size), 0)
+        for ink, dx, dy in pieces:
+            mask.paste(255, (4 + dx, above + dy), ink)
     box = mask.getbbox()
     if box is None:
         return None
@@ -157,7 +163,7 @@ def shrink_panels(images: np.ndarray, maps: np.ndarray, panel_px: int = 128) -> 
 
 
 def _captions_fit(captions: Sequence[Sequence[str]], width: int, size: int) -> bool:
-    return all(text_size(line, size)[0] <= width - 6 for lines in captions for line in lines)
+    return all(fits(line, width - 6, size) for lines in captions for line in lines)
 
 
 def sample_grid(
