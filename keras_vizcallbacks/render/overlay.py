@@ -124,14 +124,12 @@ def _line_ink(line: str, width: int, size: int):
     from PIL import Image, ImageDraw
 
     above = size  # room for ink above the line's top and, with the band's height, below its bottom
+    mask = Image.new("L", (width, 3 * size), 0)
     pieces = line_pieces(line, size)
     if pieces is None:  # drawn in one piece
-        mask = Image.new("L", (width, 3 * size), 0)
         ImageDraw.Draw(mask).text((4, above), line, fill=255, font=font(size))
-    else:  # from its words' cached ink: the same pixels
-        mask = Image.new("L", (width, 3 * size), 0)
-        for ink, dx, dy in pieces:
-            mask.paste(255, (4 + dx, above + dy), ink)
+    for ink, dx, dy in pieces or ():  # from its words' cached ink: the same pixels
+        mask.paste(255, (4 + dx, above + dy), ink)
     box = mask.getbbox()
     if box is None:
         return None

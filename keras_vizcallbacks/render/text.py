@@ -65,8 +65,10 @@ _FIT_MARGIN = 4
 _LTR_CLASSES = frozenset({"L", "EN", "ES", "ET", "CS", "ON", "WS", "NSM", "BN"})
 
 
-def _word_by_word(line: str) -> bool:
-    """Whether ``line`` draws the same word by word: one line, left to right text only."""
+def _word_by_word(line: str, size: int, bold: bool) -> bool:
+    """Whether ``line`` draws the same word by word: FreeType text, one line, left to right only."""
+    if not isinstance(font(size, bold), ImageFont.FreeTypeFont):  # Pillow's bitmap font (no FreeType)
+        return False
     if line.isascii():
         return "\n" not in line and "\r" not in line
     return all(unicodedata.bidirectional(c) in _LTR_CLASSES and c not in "\n\r\u2028\u2029" for c in line)
@@ -78,7 +80,7 @@ def _advance64(text: str, size: int, bold: bool) -> int:
     return round(font(size, bold).getlength(text) * 64)
 
 
-@functools.lru_cache(maxsize=8192)
+@functools.lru_cache(maxsize=4096)
 def _word_ink(word: str, size: int, bold: bool, frac64: int):
     """``word``'s coverage drawn by Pillow with its origin ``frac64``/64 px right of a pixel edge:
     ``(mask, dx, dy)`` (an "L" image cropped to the ink, its corner relative to the origin), or None."""
@@ -92,7 +94,7 @@ def _word_ink(word: str, size: int, bold: bool, frac64: int):
     return mask.crop(box), box[0] - pad, box[1] - pad
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1024)
 def line_pieces(line: str, size: int, bold: bool = False) -> tuple | None:
     """One line of text as Pillow draws it, in words: ``((mask, dx, dy), ...)``, each word's ink
     ("L" image) with its corner relative to the point ``ImageDraw.text`` would be given. None for a
@@ -103,9 +105,9 @@ def line_pieces(line: str, size: int, bold: bool = False) -> tuple | None:
     the same pixels as in the whole line, and words never share a pixel across the space between them
     (tests/test_text_words.py compares whole lines). Words repeat from epoch to epoch ("pred:", class
     names, "epoch"); only the changed numbers are rasterized again (~0.3 ms a line in one piece)."""
-    if not _word_by_word(line):
-        return None
     size, bold = int(size), bool(bold)
+    if not _word_by_word(line, size, bold):
+        return None
     pieces = []
     start = 0
     for word in line.split(" "):
