@@ -142,16 +142,12 @@ def check_one_output(model: keras.Model, x: Any, output: Any, who: str) -> None:
     """ValueError when ``output`` is not given and ``model``, which has no symbolic outputs (subclassed),
     returns several: it is called once on the first example of ``x`` (an array, a list/tuple or a dict
     of arrays) to see. A model with symbolic outputs is checked by `layers.output_index` instead."""
+    from keras_vizcallbacks.explain._batches import take_rows  # _batches imports this module
+
     if output is not None or L.output_names(model):  # names only for a model with symbolic outputs
         return
-    if isinstance(x, dict):
-        first: Any = {k: np.asarray(v)[:1] for k, v in x.items()}
-    elif isinstance(x, (list, tuple)):
-        first = [np.asarray(v)[:1] for v in x]
-    else:
-        first = np.asarray(x)[:1]
     try:
-        out = model(first, training=False)
+        out = model(take_rows(x, 0, 1), training=False)
     except Exception:  # data the model cannot take: the view's own checks say so
         return
     if not isinstance(out, (list, tuple, dict)):

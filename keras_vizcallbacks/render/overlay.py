@@ -18,7 +18,7 @@ import numpy as np
 from keras_vizcallbacks.render.color import colorize, to_rgb
 from keras_vizcallbacks.render.grid import block_mean, filled, upscale, vstack
 from keras_vizcallbacks.render.legibility import CARD_WIDTH, MIN_MARK_PX, note_mark, note_text
-from keras_vizcallbacks.render.text import fit, fits, font, legible_size, line_pieces, text_size
+from keras_vizcallbacks.render.text import draw_line, fit, fits, font, legible_size, text_size
 
 BG = (32, 32, 32)
 TEXT = (235, 235, 235)
@@ -121,15 +121,11 @@ def _line_ink(line: str, width: int, size: int):
     Pasting ``colour`` through it (`Image.paste`) blends exactly as ``ImageDraw.text`` does, so a strip
     assembled from cached lines equals one drawn in a piece, ink that crosses into the next line's rows
     included."""
-    from PIL import Image, ImageDraw
+    from PIL import Image
 
     above = size  # room for ink above the line's top and, with the band's height, below its bottom
     mask = Image.new("L", (width, 3 * size), 0)
-    pieces = line_pieces(line, size)
-    if pieces is None:  # drawn in one piece
-        ImageDraw.Draw(mask).text((4, above), line, fill=255, font=font(size))
-    for ink, dx, dy in pieces or ():  # from its words' cached ink: the same pixels
-        mask.paste(255, (4 + dx, above + dy), ink)
+    draw_line(mask, (4, above), line, 255, size)  # from its words' cached ink when it can: the same pixels
     box = mask.getbbox()
     if box is None:
         return None
