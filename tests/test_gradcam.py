@@ -16,6 +16,7 @@ from util import assert_steps, compiled, image, random_data, read_run, small_fun
 import keras_vizcallbacks as kv
 from keras_vizcallbacks import render
 from keras_vizcallbacks.explain import GradCAMExplainer, normalize_maps, place_on_input
+from keras_vizcallbacks.render import overlay
 from keras_vizcallbacks.writers import read_descriptions
 
 # --------------------------------------------------------------------------- references
@@ -360,11 +361,12 @@ def test_callback_writes_overlays_per_epoch_and_traces_once(log_dir, trained_fun
     assert_steps(run, ["grad_cam/c2"], [0, 1, 2])
     assert_steps(read_run(log_dir, "four"), ["grad_cam/c2"], [0, 1, 2])
     img = image(run["grad_cam/c2"][-1])
-    assert img.dtype == np.uint8 and img.ndim == 3 and 256 <= max(img.shape[:2]) <= 1024
-    # one sample: [input | overlay] under the caption, factor 8 (16 px -> 128 px), 4 px frame
+    assert img.dtype == np.uint8 and img.ndim == 3 and 192 <= max(img.shape[:2]) <= 1024
+    # one sample: [input | overlay] under the caption, factor 6 (16 px -> 96 px panels), 4 px frame
     maps = kv.explain.grad_cam(model, x[:1])
     rgb = render.to_rgb(x[:1], per=1)
-    f = 8
+    f = 6
+    assert overlay.panel_factor(16, 16, overlay.SAMPLE_PANEL_PX) == f
     jet = render.lut("jet")[np.round(maps[0] * 255).astype(int)]
     expected_overlay = np.round(rgb[0] * (1 - 0.45) + jet * 0.45).astype(np.uint8)
     found = _find_block(img, render.upscale(rgb[0], f))

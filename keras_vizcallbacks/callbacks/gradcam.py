@@ -137,13 +137,14 @@ class GradCAM(AttributionView):
         assert ex is not None
         if ex.rank == 1:  # a 1-D signal: its channels as lines, the map as a heat band under them
             return [_signal_views.grad_cam_frame(self, _signal_views.signals(self), computed, epoch)]
-        images, maps = overlay.shrink_panels(self._display_images(), computed["maps"])  # large inputs: tiles
+        px = overlay.SAMPLE_PANEL_PX
+        images, maps = overlay.shrink_panels(self._display_images(), computed["maps"], px)  # large inputs: tiles
         panels = [images, overlay.overlay(images, maps, self.cmap, self.alpha)]
         peak = [float(np.max(r)) if r.size else 0.0 for r in computed["raw"]]
         captions, correct = self._captions(
             computed["classes"], computed["probabilities"], [f"map max {p:.3g}" for p in peak], computed.get("scores")
         )
-        grid = overlay.sample_grid(panels, captions, correct=correct)
+        grid = overlay.sample_grid(panels, captions, correct=correct, panel_px=px)
         bar = overlay.colour_bar(grid.shape[1], self.cmap, ("0 (no evidence)", f"map max  (epoch {epoch})"))
         image = header(np.concatenate([grid, bar], axis=0), self._title([ex.title, ex.path], epoch))
         h, w = computed["raw"].shape[1:3]
@@ -159,7 +160,7 @@ class GradCAM(AttributionView):
             f"- Caption: {self._caption_text()}, and the "
             "map's maximum before scaling (after ReLU), which says how strong the evidence is. Step = epoch."
         )
-        d = overlay.shrink_factor(*computed["maps"].shape[1:3])
+        d = overlay.shrink_factor(*computed["maps"].shape[1:3], px)
         if d > 1:
             desc += f"\n- Shown at 1/{d} scale: each pixel the mean of {d}×{d} input (and map) pixels."
         if not ex.entry.gradients:

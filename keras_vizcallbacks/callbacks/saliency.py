@@ -171,7 +171,8 @@ class Saliency(AttributionView):
         assert ex is not None
         if self._rank == 1:  # a 1-D signal: its channels as lines, the map as a heat band under them
             return _signal_views.saliency_frames(self, _signal_views.signals(self), computed, epoch)
-        images, maps = overlay.shrink_panels(self._display_images(), computed["maps"], 96)  # large inputs: tiles
+        px = overlay.SAMPLE_PANEL_PX
+        images, maps = overlay.shrink_panels(self._display_images(), computed["maps"], px)  # large inputs: tiles
         kw = {"symmetric": self.signed, "percentile": self.percentile}
         panels = [
             images,
@@ -183,7 +184,7 @@ class Saliency(AttributionView):
         captions, correct = self._captions(
             computed["classes"], computed["probabilities"], extra, computed.get("scores")
         )
-        grid = overlay.sample_grid(panels, captions, correct=correct, panel_px=96)
+        grid = overlay.sample_grid(panels, captions, correct=correct, panel_px=px)
         pct = self.percentile
         top_label = "max" if pct is None else f"p{pct:g}"
         ends = ("-" + top_label, "+" + top_label) if self.signed else ("min", top_label)
@@ -203,7 +204,7 @@ class Saliency(AttributionView):
             "input pixels.\n"
             f"- Normalization: each map on its own, {scale}.\n"
         )
-        d = overlay.shrink_factor(*computed["maps"].shape[1:3], 96)
+        d = overlay.shrink_factor(*computed["maps"].shape[1:3], px)
         if d > 1:
             desc += f"- Shown at 1/{d} scale: each pixel the mean of {d}×{d} input (and map) pixels.\n"
         tag = f"{self.view}/{self.method}"

@@ -132,6 +132,12 @@ def _line_ink(line: str, width: int, size: int):
     return mask.crop(box), box[0], box[1] - above
 
 
+# The sample views' panel size (Grad-CAM, Saliency): a 32-px input is upscaled 3x. The grid of 16 samples
+# is then scaled to TensorBoard's ~330-px card by about 0.8 (two cells a row), so a panel shows at ~77 px
+# there, as 128-px panels did at 0.62, with half the pixels to draw and encode (docs/performance.md).
+SAMPLE_PANEL_PX = 96
+
+
 def panel_factor(height: int, width: int, panel_px: int = 128) -> int:
     """Integer upscaling factor that brings an image near ``panel_px`` on its long side."""
     return max(1, round(panel_px / max(height, width, 1)))
