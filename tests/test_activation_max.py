@@ -5,8 +5,6 @@ pixels, models that rescale inside, and clear errors before training."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -17,8 +15,6 @@ import keras_vizcallbacks as kv
 from keras_vizcallbacks import _backend
 from keras_vizcallbacks.explain import ActivationMaximizer, LayerStats, choose_filters
 from keras_vizcallbacks.render.filter_views import CARD_WIDTH, MIN_TEXT_PX
-
-BACKEND = keras.backend.backend()
 
 
 def small_cnn(size: int = 16, n_classes: int = 4, name: str = "small_cnn") -> keras.Model:
@@ -123,45 +119,6 @@ def test_hand_set_edge_filter_gets_its_edges(orientation):
     assert _neighbour_corr(img, 1 - along) <= _neighbour_corr(img, along) - 0.3
     assert _energy(noise, kernel) < 2 * _energy(noise, kernel.T)  # the noise has no preferred edge
     assert abs(_neighbour_corr(noise, along)) < 0.3
-
-
-def test_one_trace_per_compiled_function_over_epochs(log_dir):
-    """Several epochs, every one rendered: each compiled function traced once; the weights reach the
-    compiled function every epoch (frames of different epochs differ: no frozen weights on JAX)."""
-    data = kv.datasets.shapes(192, size=16, seed=3)
-    _backend.set_random_seed(1)
-    model = small_cnn()
-    am = kv.ActivationMaximization(log_dir, "c2", filters=4, data=data.images, steps=5, every_n_epochs=1)
-    ta = kv.TopActivations(log_dir, data.images, "c2", filters=4, top_k=3)
-    values = []  # the top activations each epoch (read after the views, from the same weights)
-    watch = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: values.append(ta.compute(epoch)[0].values))
-    model.fit(data.images, data.labels, epochs=3, batch_size=32, verbose=0, callbacks=[am, ta, watch])
-    assert not am.failures and not ta.failures, (am.failures, ta.failures)
-    assert am.maximizer.fn.traces == 1
-    assert am._stats.fn.traces == 1
-    assert ta.shared.forward.fn.traces == 1
-    run = read_run(log_dir)
-    assert_steps(run, ["activation_maximization/c2", "top_activations/c2"], [0, 1, 2])
-    frames = [image(r) for r in run["activation_maximization/c2"]]
-    assert not np.array_equal(frames[0], frames[2])
-    assert not np.allclose(values[0], values[2])
-
-
-@pytest.mark.skipif(BACKEND != "tensorflow", reason="started from the TensorFlow run")
-def test_one_trace_per_compiled_function_over_epochs_on_jax(tmp_path):
-    """The same test in a JAX process (the backend is fixed at import)."""
-    pytest.importorskip("jax")
-    env = {**os.environ, "KERAS_BACKEND": "jax"}
-    test = f"{__file__}::test_one_trace_per_compiled_function_over_epochs"
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", test, "--basetemp", str(tmp_path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "1 passed" in done.stdout
 
 
 def header_digit_height(img: np.ndarray) -> int:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import gc
 import os
 
 import keras
 import numpy as np
 import pytest
-from matplotlib.figure import Figure
-from util import assert_steps, image, random_data, read_run, small_sequential
+from util import FiguresMade, assert_steps, image, random_data, read_run, small_sequential
 
 import keras_vizcallbacks as kv
 from keras_vizcallbacks import writers
@@ -122,16 +120,10 @@ def test_image_has_no_leak_and_handles_many_classes():
     rng = np.random.default_rng(1)
     t = rng.integers(0, 12, 400)
     c = confusion_matrix(t, t, 12)
-
-    def count() -> int:
-        gc.collect()
-        return sum(isinstance(o, Figure) for o in gc.get_objects())
-
-    confusion_image(c, normalize_confusion(c))
-    before = count()
-    for _ in range(5):
-        img = confusion_image(c, normalize_confusion(c), class_names=[f"c{k}" for k in range(12)], title="t")
-    assert count() == before
+    with FiguresMade() as made:
+        for _ in range(5):
+            img = confusion_image(c, normalize_confusion(c), class_names=[f"c{k}" for k in range(12)], title="t")
+    assert made.total >= 5 and made.alive() == 0  # a figure per call, none kept
     assert img.shape == (SIZE[1], SIZE[0], 3)
     # an empty matrix renders too (no division by zero)
     assert confusion_image(np.zeros((3, 3), int), normalize_confusion(np.zeros((3, 3)))).shape == (SIZE[1], SIZE[0], 3)

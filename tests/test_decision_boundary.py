@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import gc
 import itertools
 import os
 
 import keras
 import numpy as np
 import pytest
-from matplotlib.figure import Figure
 from util import (
+    FiguresMade,
     assert_fixed_descriptions,
     assert_steps,
     image,
@@ -683,18 +682,12 @@ def test_dataset_is_read_once_up_to_max_points(moons, moons_model, log_dir):
 def test_rendering_does_not_leak_figures(moons, moons_model):
     x, y = moons
     r = decision_regions(moons_model, x[:100], y[:100], grid_resolution=20)
-
-    def count() -> int:
-        gc.collect()
-        return sum(isinstance(o, Figure) for o in gc.get_objects())
-
-    decision_boundary_image(r.classes, r.confidence, r.xx, r.yy, points=r.points, labels=r.labels)
-    before = count()
-    for _ in range(6):
-        decision_boundary_image(
-            r.classes, r.confidence, r.xx, r.yy, points=r.points, labels=r.labels, predictions=r.predictions
-        )
-    assert count() == before
+    with FiguresMade() as made:
+        for _ in range(6):
+            decision_boundary_image(
+                r.classes, r.confidence, r.xx, r.yy, points=r.points, labels=r.labels, predictions=r.predictions
+            )
+    assert made.total >= 6 and made.alive() == 0  # a figure per call, none kept
 
 
 def test_reused_figure_draws_the_same_pixels_as_a_fresh_one(moons, moons_model):

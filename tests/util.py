@@ -2,12 +2,44 @@
 
 from __future__ import annotations
 
+import gc
 import os
+import weakref
 
 import keras
 import numpy as np
 
 from keras_vizcallbacks import writers
+
+
+class FiguresMade:
+    """``with FiguresMade() as made:`` notes (weakly) every matplotlib Figure created inside the block:
+    ``made.total`` counts them, ``made.alive()`` collects garbage and counts those still alive. Cheaper
+    than scanning ``gc.get_objects()``, whose cost grows with everything a long test session holds."""
+
+    def __enter__(self) -> FiguresMade:
+        from matplotlib.figure import Figure
+
+        self.total = 0
+        self._made: weakref.WeakSet = weakref.WeakSet()
+        self._original = original = Figure.__init__
+
+        def init(fig, *args, **kwargs):
+            original(fig, *args, **kwargs)
+            self._made.add(fig)
+            self.total += 1
+
+        Figure.__init__ = init
+        return self
+
+    def __exit__(self, *exc) -> None:
+        from matplotlib.figure import Figure
+
+        Figure.__init__ = self._original
+
+    def alive(self) -> int:
+        gc.collect()
+        return len(self._made)
 
 
 def read_run(log_dir: str, run: str = "viz") -> dict[str, list[writers.ImageRecord]]:

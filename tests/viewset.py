@@ -6,7 +6,6 @@ the set (`available` asks ``keras_vizcallbacks`` for each); a new view is added 
 
 from __future__ import annotations
 
-import gc
 import inspect
 from typing import Any
 
@@ -58,14 +57,6 @@ def build(name: str, log_dir: str, x: np.ndarray, y: np.ndarray, class_names: li
 
 def build_all(log_dir: str, x, y, class_names=None, names: list[str] | None = None, **options) -> list:
     return [build(n, log_dir, x, y, class_names, **options) for n in (names or available())]
-
-
-def live_figures() -> int:
-    """matplotlib Figure objects still alive (pyplot-managed or not), after a collection."""
-    from matplotlib.figure import Figure
-
-    gc.collect()
-    return sum(1 for o in gc.get_objects() if isinstance(o, Figure))
 
 
 def pyplot_figures() -> int:

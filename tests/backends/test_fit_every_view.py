@@ -2,10 +2,12 @@
 what the backend's own autodiff gives on the weights of that epoch (no frozen jit closure, no
 stale cache), the weights and so the maps change between epochs, every fixed batch traces once,
 TensorFlow never loads under JAX or PyTorch, and TensorBoard's own reader (in a subprocess) reads
-back the event files as ours does. The shared data pass follows the weights within an epoch."""
+back the event files as ours does. The shared data pass follows the weights within an epoch, and the
+activation views (ActivationMaximization, TopActivations) trace once and follow the weights."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -17,6 +19,7 @@ import numpy as np
 import viewset
 from backend_cases import Z, assert_close, pre_softmax, randomize
 from native_autodiff import BACKEND, native_grad, numpy_of
+from util import assert_steps, image, read_run
 
 import keras_vizcallbacks as kv
 from keras_vizcallbacks import _backend, writers
@@ -125,19 +128,26 @@ def test_fit_with_every_view(tmp_path):
 
     run_dir = os.path.join(log_dir, "viz")
     ours = {
-        tag: [[r.step, r.width, r.height, writers.decode(r).tolist()] for r in records]
+        tag: [[r.step, r.width, r.height, *pixel_digest(writers.decode(r))] for r in records]
         for tag, records in writers.read_images(run_dir).items()
     }
     assert len(ours) >= len(views) and all([s for s, *_ in recs] == [0, 1] for recs in ours.values())
     assert ours == tensorboard_reads(run_dir)
 
 
+def pixel_digest(pixels: np.ndarray) -> list:
+    """``[shape, sha256 of the uint8 RGB bytes]``: equal digests are equal pixels (cheaper to pass than lists)."""
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    return [list(pixels.shape), hashlib.sha256(pixels.tobytes()).hexdigest()]
+
+
 def tensorboard_reads(run_dir: str) -> dict:
-    """What TensorBoard's EventAccumulator sees in the run, read in a subprocess (it imports TensorFlow
-    whenever TensorFlow is installed, which must not happen in this process)."""
+    """What TensorBoard's EventAccumulator sees in the run (each image's step, size and `pixel_digest`),
+    read in a subprocess (it imports TensorFlow whenever TensorFlow is installed, which must not happen
+    in this process)."""
     code = textwrap.dedent(
         f"""
-        import io, json
+        import hashlib, io, json
         import numpy as np
         from PIL import Image
         from tensorboard.backend.event_processing import event_accumulator as ea
@@ -149,8 +159,9 @@ def tensorboard_reads(run_dir: str) -> dict:
                 continue
             for t in acc.Tensors(tag):
                 vals = t.tensor_proto.string_val
-                pixels = np.asarray(Image.open(io.BytesIO(vals[2])).convert("RGB")).tolist()
-                seen.setdefault(tag, []).append([t.step, int(vals[0]), int(vals[1]), pixels])
+                pixels = np.ascontiguousarray(Image.open(io.BytesIO(vals[2])).convert("RGB"), dtype=np.uint8)
+                digest = [list(pixels.shape), hashlib.sha256(pixels.tobytes()).hexdigest()]
+                seen.setdefault(tag, []).append([t.step, int(vals[0]), int(vals[1]), *digest])
         print(json.dumps(seen))
         """
     )
@@ -182,3 +193,35 @@ def test_the_shared_pass_follows_the_weights_within_an_epoch():
     model.fit(X, Y, epochs=1, batch_size=12, verbose=0, callbacks=[Reader()])
     assert len(seen) == 4 and all(not np.allclose(seen[i], seen[i + 1]) for i in range(3))
     assert first.forward.runs == 4 and first.forward.fn.traces == 1
+
+
+def test_activation_views_trace_once_and_follow_the_weights(tmp_path):
+    """ActivationMaximization and TopActivations over three epochs, every one rendered: each compiled
+    function traced once, and the weights reach the compiled functions every epoch (frames and top
+    activations of different epochs differ: no frozen weights in a jit closure)."""
+    data = kv.datasets.shapes(192, size=16, seed=3)
+    _backend.set_random_seed(1)
+    inp = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(8, 3, activation="relu", name="c1")(inp)
+    x = keras.layers.MaxPooling2D(2, name="pool")(x)
+    x = keras.layers.Conv2D(16, 3, activation="relu", name="c2")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    model = keras.Model(inp, keras.layers.Dense(4, activation="softmax", name="out")(x))
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
+    log_dir = str(tmp_path / "logs")
+    am = kv.ActivationMaximization(log_dir, "c2", filters=4, data=data.images, steps=5, every_n_epochs=1)
+    ta = kv.TopActivations(log_dir, data.images, "c2", filters=4, top_k=3)
+    values = []  # the top activations each epoch (read after the views, from the same weights)
+    watch = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: values.append(ta.compute(epoch)[0].values))
+    model.fit(data.images, data.labels, epochs=3, batch_size=32, verbose=0, callbacks=[am, ta, watch])
+    assert not am.failures and not ta.failures, (am.failures, ta.failures)
+    assert am.maximizer.fn.traces == 1
+    assert am._stats.fn.traces == 1
+    assert ta.shared.forward.fn.traces == 1
+    run = read_run(log_dir)
+    assert_steps(run, ["activation_maximization/c2", "top_activations/c2"], [0, 1, 2])
+    frames = [image(r) for r in run["activation_maximization/c2"]]
+    assert not np.array_equal(frames[0], frames[2])
+    assert not np.allclose(values[0], values[2])
+    if BACKEND != "tensorflow":
+        assert "tensorflow" not in sys.modules, "a view loaded TensorFlow"
