@@ -118,9 +118,16 @@ def two_processes(mode: str, out: str) -> list[dict]:
     return run_processes([[mode, out, str(pid), str(port)] for pid in (0, 1)], child_env())
 
 
-def test_two_processes_only_process_0_renders_and_neither_waits_for_the_other(tmp_path):
-    out = str(tmp_path)
-    first, second = two_processes("two", out)
+@pytest.fixture(scope="module")
+def two_process_run(tmp_path_factory) -> tuple[str, list[dict]]:
+    """One pair of processes for the two tests below: a DataParallel fit with every view, then (in the
+    same processes) a ModelParallel fit that must be refused."""
+    out = str(tmp_path_factory.mktemp("two"))
+    return out, two_processes("two", out)
+
+
+def test_two_processes_only_process_0_renders_and_neither_waits_for_the_other(two_process_run):
+    out, (first, second) = two_process_run
     by_pid = {r["pid"]: r for r in (first, second)}
     zero, one = by_pid[0], by_pid[1]
     for r in (zero, one):
@@ -151,13 +158,15 @@ def test_two_processes_only_process_0_renders_and_neither_waits_for_the_other(tm
         assert "Rendered by process 0 of 2" in description, tag
 
 
-def test_model_parallel_across_processes_is_refused_at_train_begin_on_both(tmp_path):
-    results = two_processes("two-model-parallel", str(tmp_path))
+def test_model_parallel_across_processes_is_refused_at_train_begin_on_both(two_process_run):
+    out, results = two_process_run
+    assert sorted(r["pid"] for r in results) == [0, 1]
     for r in results:
-        assert r["error"].startswith("ValueError: keras_vizcallbacks renders on one process"), r
-        assert "ModelParallel over 2 processes" in r["error"] and "DataParallel" in r["error"]
-        assert r["batches"] == 0
-    assert not os.path.exists(os.path.join(str(tmp_path), "logs"))
+        refused = r["model_parallel"]
+        assert refused["error"].startswith("ValueError: keras_vizcallbacks renders on one process"), r
+        assert "ModelParallel over 2 processes" in refused["error"] and "DataParallel" in refused["error"]
+        assert refused["batches"] == 0
+    assert not os.path.exists(os.path.join(out, "model-parallel-logs"))
 
 
 def test_the_jax_example_runs_two_processes_and_only_process_0_renders(tmp_path):
@@ -376,7 +385,9 @@ def _child_two(out: str, pid: int, port: int) -> dict:
         warnings.simplefilter("always")
         history = model.fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[*views, gate])
     digest = hashlib.sha256(b"".join(np.asarray(w).tobytes() for w in model.get_weights())).hexdigest()
+    refused = _model_parallel_fit(out)  # the same two processes, now under ModelParallel
     return {
+        "model_parallel": refused,
         "pid": int(jax.process_index()),
         "count": int(jax.process_count()),
         "os_pid": os.getpid(),
@@ -394,10 +405,11 @@ def _child_two(out: str, pid: int, port: int) -> dict:
     }
 
 
-def _child_two_model_parallel(out: str, pid: int, port: int) -> dict:
+def _model_parallel_fit(out: str) -> dict:
+    """In the two processes (after `_init_two`): a ModelParallel layout across them, and a fit with a
+    view: the view must refuse it at train begin, before the first batch."""
     import random
 
-    _init_two(pid, port)
     import keras
 
     import keras_vizcallbacks as kv
@@ -421,9 +433,8 @@ def _child_two_model_parallel(out: str, pid: int, port: int) -> dict:
             batches.append(batch)
 
     try:
-        model.fit(
-            x, y, epochs=1, batch_size=8, verbose=0, callbacks=[kv.FilterGrid(os.path.join(out, "logs")), Count()]
-        )
+        view = kv.FilterGrid(os.path.join(out, "model-parallel-logs"))
+        model.fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[view, Count()])
         error = ""
     except ValueError as exc:
         error = f"ValueError: {exc}"
@@ -432,10 +443,5 @@ def _child_two_model_parallel(out: str, pid: int, port: int) -> dict:
 
 if __name__ == "__main__":
     mode, out_dir, *rest = sys.argv[1:]
-    if mode == "one":
-        result = _child_one(out_dir, rest[0])
-    elif mode == "two":
-        result = _child_two(out_dir, int(rest[0]), int(rest[1]))
-    else:
-        result = _child_two_model_parallel(out_dir, int(rest[0]), int(rest[1]))
+    result = _child_one(out_dir, rest[0]) if mode == "one" else _child_two(out_dir, int(rest[0]), int(rest[1]))
     print(json.dumps(result), flush=True)
