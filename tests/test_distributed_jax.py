@@ -113,17 +113,13 @@ def test_one_process_two_devices_every_view_reads_the_distributed_weights(tmp_pa
 # --------------------------------------------------------------------------- two processes
 
 
-def two_processes(mode: str, out: str) -> list[dict]:
-    port = free_port()
-    return run_processes([[mode, out, str(pid), str(port)] for pid in (0, 1)], child_env())
-
-
 @pytest.fixture(scope="module")
 def two_process_run(tmp_path_factory) -> tuple[str, list[dict]]:
     """One pair of processes for the two tests below: a DataParallel fit with every view, then (in the
     same processes) a ModelParallel fit that must be refused."""
     out = str(tmp_path_factory.mktemp("two"))
-    return out, two_processes("two", out)
+    port = free_port()
+    return out, run_processes([["two", out, str(pid), str(port)] for pid in (0, 1)], child_env())
 
 
 def test_two_processes_only_process_0_renders_and_neither_waits_for_the_other(two_process_run):
